@@ -1,0 +1,3 @@
+"""hero-lite: hardware-aware mixed-precision quantization of NeRFs on a CPU (HERO, arXiv 2510.09010)."""
+
+__version__ = "0.1.0"

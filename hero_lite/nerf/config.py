@@ -1,0 +1,181 @@
+"""Configuration dataclasses of the NeRF model and its training.
+
+Each dataclass holds every default; `from_dict` rejects unknown keys and lists the valid ones.
+Derived values (growth factor, level sizes) are properties or live in `HashGridLayout`, never keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _from_dict(cls, data: dict[str, Any], where: str):
+    """Build a frozen dataclass from a dict, rejecting unknown keys with the list of valid ones."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{where}: expected a table/dict, got {type(data).__name__}")
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class HashGridConfig:
+    """Multiresolution hash grid, tiny-cuda-nn conventions (NGP paper, Table 1; tcnn grid.h).
+
+    n_levels: L; n_feat: F features per entry; log2_table_size: log2 T (max entries per level);
+    base_res: N_min; max_res: N_max (finest resolution, vertices per axis, before tcnn's -1/+1).
+    """
+
+    n_levels: int = 16
+    n_feat: int = 2
+    log2_table_size: int = 15
+    base_res: int = 16
+    max_res: int = 512
+
+    def __post_init__(self) -> None:
+        checks = {
+            "n_levels": (1, 32),
+            "n_feat": (1, 8),
+            "log2_table_size": (4, 24),
+            "base_res": (2, 1 << 16),
+            "max_res": (2, 1 << 16),
+        }
+        for key, (lo, hi) in checks.items():
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise ValueError(f"hash grid {key} = {value!r}; valid: integer in [{lo}, {hi}]")
+        if self.max_res < self.base_res:
+            raise ValueError(f"hash grid max_res = {self.max_res} must be >= base_res = {self.base_res}")
+
+    @property
+    def table_size(self) -> int:
+        """T, the maximum number of entries of one level."""
+        return 1 << self.log2_table_size
+
+    @property
+    def log2_per_level_scale(self) -> float:
+        """log2 of the growth factor b = exp((ln N_max - ln N_min) / (L - 1)) (NGP paper, eq. 3)."""
+        if self.n_levels == 1:
+            return 0.0
+        return math.log2(self.max_res / self.base_res) / (self.n_levels - 1)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "HashGridConfig":
+        return _from_dict(cls, data, "hash grid config")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The NGP-lite model: hash grid, SH-4 directions, density 32->64->16, colour 32->64->64->3.
+
+    Widths follow the NGP paper (section 5.4) and tcnn's FullyFusedMLP (no biases).
+    `density_logit_max` clamps the log-density before exp (avoids overflow; inferred, see ngp.md).
+    `occupancy_res` is the occupancy grid resolution per axis; `step_size` is the marching step in
+    world units (2 * 1.5 * sqrt(3) / 256 for the [-1.5, 1.5]^3 box: 256 steps across the diagonal).
+    """
+
+    grid: HashGridConfig = field(default_factory=HashGridConfig)
+    hidden_width: int = 64
+    geo_feat: int = 16
+    density_logit_max: float = 15.0
+    occupancy_res: int = 64
+    step_size: float = 2 * 1.5 * math.sqrt(3.0) / 256
+
+    def __post_init__(self) -> None:
+        if isinstance(self.grid, dict):
+            object.__setattr__(self, "grid", HashGridConfig.from_dict(self.grid))
+        for key in ("hidden_width", "geo_feat", "occupancy_res"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"model {key} = {value!r}; valid: integer >= 1")
+        if self.geo_feat < 1 or self.geo_feat > self.hidden_width * 4:
+            raise ValueError(f"model geo_feat = {self.geo_feat}; valid: 1..{self.hidden_width * 4}")
+        if not self.step_size > 0:
+            raise ValueError(f"model step_size = {self.step_size!r}; valid: > 0 (world units)")
+
+    @property
+    def encoding_width(self) -> int:
+        """Width of the hash-grid output, L * F."""
+        return self.grid.n_levels * self.grid.n_feat
+
+    @property
+    def sh_width(self) -> int:
+        """Width of the degree-4 SH direction encoding."""
+        return 16
+
+    @property
+    def color_in_width(self) -> int:
+        """All density-MLP outputs plus the SH features (tcnn NeRF network)."""
+        return self.geo_feat + self.sh_width
+
+    @property
+    def macs_per_sample(self) -> int:
+        """MLP multiply-accumulates per sample (9,408 with the defaults)."""
+        h = self.hidden_width
+        return self.encoding_width * h + h * self.geo_feat + self.color_in_width * h + h * h + h * 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        data = dict(data)
+        if "grid" in data:
+            data["grid"] = HashGridConfig.from_dict(data["grid"])
+        return _from_dict(cls, data, "model config")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training schedule and optimiser (NGP paper section 4; reference/ngp.md sections 4-5).
+
+    Schedules are defined by progress: a fraction of `steps` for step-budgeted runs, a fraction of
+    the wall-clock budget for time-budgeted ones. `lr_decay_at` lists the progress fractions at which
+    the learning rate is multiplied by `lr_decay_factor`.
+    """
+
+    lr: float = 1e-2
+    lr_decay_at: tuple[float, ...] = (0.5, 0.75, 0.9)
+    lr_decay_factor: float = 0.33
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.99
+    adam_eps: float = 1e-15
+    weight_decay: float = 1e-6
+    samples_per_step: int = 1 << 16
+    initial_rays: int = 4096
+    max_rays: int = 1 << 16
+    loss: str = "huber"
+    huber_delta: float = 0.1
+    occupancy_decay: float = 0.95
+    occupancy_threshold: float = 0.01
+    occupancy_warmup_steps: int = 256
+    random_background: bool = True
+
+    def __post_init__(self) -> None:
+        if self.loss not in ("huber", "mse"):
+            raise ValueError(f"train loss = {self.loss!r}; valid: 'huber', 'mse'")
+        for key in ("samples_per_step", "initial_rays", "max_rays", "occupancy_warmup_steps"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"train {key} = {value!r}; valid: integer >= 1")
+        if not self.lr > 0:
+            raise ValueError(f"train lr = {self.lr!r}; valid: > 0")
+        if not 0 < self.occupancy_decay <= 1:
+            raise ValueError(f"train occupancy_decay = {self.occupancy_decay!r}; valid: (0, 1]")
+        object.__setattr__(self, "lr_decay_at", tuple(float(x) for x in self.lr_decay_at))
+        if any(not 0 <= x <= 1 for x in self.lr_decay_at):
+            raise ValueError(f"train lr_decay_at = {self.lr_decay_at!r}; valid: fractions in [0, 1]")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["lr_decay_at"] = list(self.lr_decay_at)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        return _from_dict(cls, data, "train config")

@@ -11,6 +11,7 @@ import functools
 import json
 import os
 import sys
+import time
 
 import click
 
@@ -60,6 +61,154 @@ def cli() -> None:
     Train an Instant-NGP-style NeRF, quantize it, simulate it on a NeRF accelerator and search
     bit-widths with a DDPG agent (the HERO method, arXiv 2510.09010).
     """
+
+
+# ---------------------------------------------------------------------------- shared options
+
+
+def seed_option(fn):
+    return click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same numbers).")(fn)
+
+
+def json_option(fn):
+    return click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
+                        help="Also write the command's result as JSON to this file.")(fn)
+
+
+def _existing_dir(fn):
+    return click.argument("scene_dir", type=click.Path(exists=True, file_okay=False))(fn)
+
+
+# ---------------------------------------------------------------------------- scene
+
+
+@cli.group()
+def scene() -> None:
+    """Procedural ground-truth scenes in the Blender (NeRF-synthetic) format."""
+
+
+@scene.command("make")
+@click.argument("name", type=click.Choice(["primitives", "lattice", "tiny"]))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the scene to.")
+@click.option("--res", type=int, default=None, help="Image width and height in pixels [scene default: 100, tiny 64].")
+@click.option("--train", "n_train", type=int, default=None, help="Training views [scene default].")
+@click.option("--val", "n_val", type=int, default=None, help="Validation views [scene default].")
+@click.option("--test", "n_test", type=int, default=None, help="Test views [scene default].")
+@seed_option
+@_friendly_errors
+def scene_make(name, out_dir, res, n_train, n_val, n_test, seed) -> None:
+    """Render the procedural scene NAME into OUT (transforms_*.json and PNGs).
+
+    The same seed regenerates the bundled scenes bit for bit.
+    """
+    from hero_lite.scenes import make_scene
+    from hero_lite.scenes.synth import scene_defaults
+
+    defaults = scene_defaults(name)
+    total = sum(v if v is not None else defaults[k] for k, v in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test)))
+    with click.progressbar(length=total, label=f"rendering {name}", file=sys.stderr) as bar:
+        summary = make_scene(name, out_dir, res=res, n_train=n_train, n_val=n_val, n_test=n_test, seed=seed,
+                             progress=bar.update)
+    counts = summary["counts"]
+    click.echo(f"wrote {out_dir}: {summary['res']}x{summary['res']} px, {counts['train']} train / {counts['val']} val / "
+               f"{counts['test']} test views in {summary['seconds']:.1f} s")
+
+
+# ---------------------------------------------------------------------------- train / eval / render
+
+
+@cli.command()
+@_existing_dir
+@click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False), help="Run folder for checkpoint.h5 and metrics.json.")
+@click.option("--steps", type=click.IntRange(min=1), default=None, help="Train for this many steps (bit-reproducible).")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None, help="Train for this much wall-clock time.")
+@seed_option
+@json_option
+@_friendly_errors
+def train(scene_dir, run_dir, steps, seconds, seed, json_path) -> None:
+    """Train the fp32 NeRF on SCENE_DIR and evaluate it on the val and test views."""
+    from hero_lite.nerf.pipeline import train_run
+
+    if (steps is None) == (seconds is None):
+        raise UserError("give exactly one of --steps N and --seconds S")
+    state = {"shown": 0}
+    length = steps if steps is not None else int(seconds * 10)
+    start = time.perf_counter()
+    with click.progressbar(length=length, label="training", file=sys.stderr, show_pos=steps is not None,
+                           item_show_func=lambda s: s) as bar:
+
+        def progress(step, stats):
+            done = step if steps is not None else min(int((time.perf_counter() - start) * 10), length)
+            bar.current_item = (f"step {step} loss {stats.loss:.5f} psnr {stats.psnr:.2f} dB "
+                                f"{stats.n_samples / 1e3:.0f}k samples")
+            bar.update(done - state["shown"])
+            state["shown"] = done
+
+        metrics = train_run(scene_dir, run_dir, steps=steps, seconds=seconds, seed=seed, progress=progress)
+    click.echo(f"{metrics['steps']} steps in {metrics['train_seconds']:.1f} s ({metrics['samples_per_s'] / 1e6:.2f} M samples/s); "
+               f"val PSNR {metrics['val_psnr']:.2f} dB, test PSNR {metrics['test_psnr']:.2f} dB, "
+               f"SSIM {metrics['test_ssim']:.4f}")
+    click.echo(f"wrote {os.path.join(run_dir, 'checkpoint.h5')} and metrics.json")
+    if json_path:
+        write_json(json_path, metrics)
+
+
+def _load_any_checkpoint(path: str):
+    """(model, hooks, metadata) of an fp32 or quantized checkpoint."""
+    from hero_lite.nerf.checkpoint import load_checkpoint
+
+    model, metadata = load_checkpoint(path)
+    return model, None, metadata
+
+
+@cli.command("eval")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@_existing_dir
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True)
+@json_option
+@_friendly_errors
+def eval_command(checkpoint, scene_dir, split, json_path) -> None:
+    """PSNR and SSIM of CHECKPOINT on the views of SCENE_DIR (white background)."""
+    from hero_lite.nerf.evaluate import evaluate
+    from hero_lite.scenes import load_scene
+
+    model, hooks, _ = _load_any_checkpoint(checkpoint)
+    views = load_scene(scene_dir, split)
+    with click.progressbar(length=views.n_views, label=f"rendering {split} views", file=sys.stderr) as bar:
+        result = evaluate(model, views, hooks=hooks, progress=bar.update)
+    click.echo(f"{split}: PSNR {result.psnr:.2f} dB, SSIM {result.ssim:.4f} over {views.n_views} views "
+               f"({result.rays_per_s / 1e3:.0f}k rays/s)")
+    if json_path:
+        write_json(json_path, {"checkpoint": os.path.abspath(checkpoint), "split": split, **result.to_dict()})
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@_existing_dir
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the PNGs.")
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True)
+@click.option("--views", "max_views", type=click.IntRange(min=1), default=None, help="Render only the first N views.")
+@_friendly_errors
+def render(checkpoint, scene_dir, out_dir, split, max_views) -> None:
+    """Render CHECKPOINT: prediction, ground truth and error map PNGs per view."""
+    from hero_lite import viz
+    from hero_lite.nerf.evaluate import render_view
+    from hero_lite.nerf.metrics import psnr
+    from hero_lite.scenes import load_scene
+
+    model, hooks, _ = _load_any_checkpoint(checkpoint)
+    views = load_scene(scene_dir, split)
+    targets = views.rgb((1.0, 1.0, 1.0))
+    n = views.n_views if max_views is None else min(max_views, views.n_views)
+    scores = []
+    with click.progressbar(range(n), label="rendering", file=sys.stderr) as bar:
+        for k in bar:
+            image, _ = render_view(model, views.poses[k], views.focal, views.height, views.width, hooks=hooks)
+            viz.save_png(os.path.join(out_dir, f"{split}_{k:03d}_pred.png"), image)
+            viz.save_png(os.path.join(out_dir, f"{split}_{k:03d}_gt.png"), targets[k])
+            viz.save_png(os.path.join(out_dir, f"{split}_{k:03d}_error.png"), viz.error_map(image, targets[k]))
+            scores.append(psnr(image, targets[k]))
+    click.echo(f"wrote {3 * n} PNGs to {out_dir} (mean PSNR {sum(scores) / len(scores):.2f} dB)")
 
 
 def main() -> None:

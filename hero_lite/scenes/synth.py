@@ -218,6 +218,14 @@ def _check_count(label: str, value, minimum: int) -> int:
     return int(value)
 
 
+def scene_defaults(name: str) -> dict:
+    """Default size and view counts of a procedural scene: {"res", "n_train", "n_val", "n_test"}."""
+    if name not in _SPECS:
+        raise ValueError(f"unknown scene {name!r}; valid scenes: {', '.join(SCENE_NAMES)}")
+    spec = _SPECS[name]()
+    return {"res": spec.res, "n_train": spec.n_train, "n_val": spec.n_val, "n_test": spec.n_test}
+
+
 def make_scene(
     name: str,
     out_dir: str | os.PathLike,

@@ -165,6 +165,18 @@ class TrainConfig:
                 raise ValueError(f"train {key} = {value!r}; valid: integer >= 1")
         if not self.lr > 0:
             raise ValueError(f"train lr = {self.lr!r}; valid: > 0")
+        ranges = {
+            "huber_delta": (self.huber_delta > 0, "> 0"),
+            "adam_beta1": (0 <= self.adam_beta1 < 1, "[0, 1)"),
+            "adam_beta2": (0 <= self.adam_beta2 < 1, "[0, 1)"),
+            "adam_eps": (self.adam_eps >= 0, ">= 0"),
+            "weight_decay": (self.weight_decay >= 0, ">= 0"),
+            "lr_decay_factor": (0 < self.lr_decay_factor <= 1, "(0, 1]"),
+            "occupancy_threshold": (self.occupancy_threshold >= 0, ">= 0"),
+        }
+        for key, (ok, valid) in ranges.items():
+            if not ok:
+                raise ValueError(f"train {key} = {getattr(self, key)!r}; valid: {valid}")
         if not 0 < self.occupancy_decay <= 1:
             raise ValueError(f"train occupancy_decay = {self.occupancy_decay!r}; valid: (0, 1]")
         object.__setattr__(self, "lr_decay_at", tuple(float(x) for x in self.lr_decay_at))

@@ -39,7 +39,7 @@ def ray_aabb(origins: np.ndarray, directions: np.ndarray, aabb: np.ndarray) -> t
     """
     origins = np.asarray(origins, dtype=np.float32)
     directions = np.asarray(directions, dtype=np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         inv = np.float32(1.0) / directions
         t0 = (aabb[0][None, :] - origins) * inv
         t1 = (aabb[1][None, :] - origins) * inv

@@ -8,7 +8,9 @@ Point names, in data-flow order (the HERO observation order of the MLP part):
 - hash levels: the table slice of level l (`hash.l00`, `hash.l01`, ...), reached through `table`;
 - weights (`WEIGHT_POINTS`): the five MLP matrices;
 - activations (`ACTIVATION_POINTS`): encoder output, density hidden ReLU, density-MLP output,
-  SH direction features, colour hidden ReLUs, colour output before the sigmoid.
+  density after exp, SH direction features, colour hidden ReLUs, colour output before the sigmoid,
+  colour after the sigmoid. (The HERO point set uses all but the two after exp/sigmoid, which
+  CAQ's 15-quantizer set adds.) 1-D activations (sigma) are passed as (n, 1) arrays.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ ACTIVATION_POINTS = (
     "act.encoding",
     "act.density_hidden",
     "act.density_out",
+    "act.sigma",
     "act.sh",
     "act.color_hidden0",
     "act.color_hidden1",
     "act.color_out",
+    "act.rgb",
 )
 WEIGHT_PARAMS = {
     "w.density0": "density_w0",

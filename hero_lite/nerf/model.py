@@ -65,8 +65,10 @@ class ForwardPass:
     color_hidden1_q: np.ndarray
     color_logits: np.ndarray  # (n, 3) before sigmoid
     color_logits_q: np.ndarray
-    sigmas: np.ndarray  # (n,) 1/world unit
-    rgbs: np.ndarray  # (n, 3) in [0, 1]
+    sigmas_pre: np.ndarray  # (n,) 1/world unit, exp of the log-density
+    rgbs_pre: np.ndarray  # (n, 3) in [0, 1], sigmoid output
+    sigmas: np.ndarray  # (n,) what compositing uses (act.sigma applied)
+    rgbs: np.ndarray  # (n, 3) what compositing uses (act.rgb applied)
     weights_used: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -98,6 +100,11 @@ class NGPModel:
         self.occupancy = occupancy
         self.workspace = Workspace()
         single_threaded_blas()
+
+    def copy(self) -> "NGPModel":
+        """An independent copy (parameters and occupancy grid)."""
+        occupancy = OccupancyGrid(self.occupancy.values.copy(), self.occupancy.bitfield.copy())
+        return NGPModel(self.config, self.aabb.copy(), {k: v.copy() for k, v in self.params.items()}, occupancy)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         c = self.config
@@ -160,8 +167,9 @@ class NGPModel:
         density_out = ws.get("density_out", n, c.geo_feat)
         dense_forward(density_hidden_q, w_used["w.density1"], density_out, False)
         density_out_q = hk.activation("act.density_out", density_out)
-        sigmas = ws.get("sigmas", n, 1).reshape(n)
-        density_activation(density_out_q, np.float32(c.density_logit_max), sigmas)
+        sigmas_pre = ws.get("sigmas", n, 1)
+        density_activation(density_out_q, np.float32(c.density_logit_max), sigmas_pre.reshape(n))
+        sigmas = hk.activation("act.sigma", sigmas_pre).reshape(n)
 
         sh_q = hk.activation("act.sh", np.ascontiguousarray(sh_per_ray, dtype=np.float32))
         color_in = ws.get("color_in", n, c.color_in_width)
@@ -176,8 +184,9 @@ class NGPModel:
         color_logits = ws.get("color_logits", n, 3)
         dense_forward(color_hidden1_q, w_used["w.color2"], color_logits, False)
         color_logits_q = hk.activation("act.color_out", color_logits)
-        rgbs = ws.get("rgbs", n, 3)
-        sigmoid(color_logits_q, rgbs)
+        rgbs_pre = ws.get("rgbs", n, 3)
+        sigmoid(color_logits_q, rgbs_pre)
+        rgbs = hk.activation("act.rgb", rgbs_pre)
         return ForwardPass(
             positions=positions, ray_ids=ray_ids,
             features=features, features_q=features_q,
@@ -187,7 +196,7 @@ class NGPModel:
             color_hidden0=color_hidden0, color_hidden0_q=color_hidden0_q,
             color_hidden1=color_hidden1, color_hidden1_q=color_hidden1_q,
             color_logits=color_logits, color_logits_q=color_logits_q,
-            sigmas=sigmas, rgbs=rgbs, weights_used=w_used,
+            sigmas_pre=sigmas_pre.reshape(n), rgbs_pre=rgbs_pre, sigmas=sigmas, rgbs=rgbs, weights_used=w_used,
         )
 
     def backward(self, fwd: ForwardPass, grad_sigmas: np.ndarray, grad_rgbs: np.ndarray, grads: dict[str, np.ndarray],
@@ -197,7 +206,8 @@ class NGPModel:
         Parameters
         ----------
         fwd : the ForwardPass (its buffers must not have been overwritten).
-        grad_sigmas : (n_samples,) float32; grad_rgbs : (n_samples, 3) float32.
+        grad_sigmas : (n_samples,) float32; grad_rgbs : (n_samples, 3) float32 (masked in place by
+            active hooks of act.sigma and act.rgb).
         grads : dict with `hash_table` (n_entries, F) float32, accumulated in place (rows no sample
             touches stay zero); MLP weight gradients are written into the dict (new arrays).
         hooks : the same hooks as the forward pass.
@@ -223,11 +233,13 @@ class NGPModel:
             dense_backward(x_q, grad_out, w[name], grad_in, relu_out, partial)
             return sum_partials(partial, n) if n else np.zeros((k, m), dtype=np.float32)
 
+        act_back("act.sigma", grad_sigmas.reshape(n, 1), fwd.sigmas_pre.reshape(n, 1))
+        act_back("act.rgb", grad_rgbs, fwd.rgbs_pre)
         grad_density_out = ws.get("grad_density_out", n, c.geo_feat)
         grad_density_out[:] = 0.0
         grad_logits = ws.get("grad_color_logits", n, 3)
-        output_backward(grad_sigmas, fwd.sigmas, fwd.density_out_q, np.float32(c.density_logit_max), grad_rgbs, fwd.rgbs,
-                        grad_density_out, grad_logits)
+        output_backward(grad_sigmas, fwd.sigmas_pre, fwd.density_out_q, np.float32(c.density_logit_max), grad_rgbs,
+                        fwd.rgbs_pre, grad_density_out, grad_logits)
         act_back("act.color_out", grad_logits, fwd.color_logits)
 
         dW = {}
@@ -299,6 +311,7 @@ class NGPModel:
             dense_forward(hidden, w1, out, False)
             out = hk.activation("act.density_out", out)
             density_activation(out, np.float32(c.density_logit_max), sigmas[start:stop])
+            sigmas[start:stop] = hk.activation("act.sigma", sigmas[start:stop].reshape(m, 1)).reshape(m)
         return sigmas
 
     def normalize(self, points: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from hero_lite.nerf.metrics import mse_to_psnr
 from hero_lite.nerf.model import NGPModel
 from hero_lite.nerf.occupancy import update_interval
 from hero_lite.nerf.optim import Adam
-from hero_lite.nerf.render import composite, composite_backward, march_rays, ray_aabb
+from hero_lite.nerf.render import TRANSMITTANCE_EPS, composite, composite_backward, march_rays, ray_aabb
 from hero_lite.nerf.sh import sh_encode
 from hero_lite.scenes import Scene
 from hero_lite.scenes.cameras import pixel_rays
@@ -65,6 +65,62 @@ def loss_and_grad(pred: np.ndarray, target: np.ndarray, kind: str, delta: float)
 
 
 @dataclass
+class RayBatch:
+    """Random training rays and their packed samples.
+
+    Attributes
+    ----------
+    directions : (n_rays, 3) float32 unit directions.
+    target_rgba : (n_rays, 4) float32 ground-truth pixels (straight alpha).
+    ray_offsets : (n_rays + 1,) int64; positions : (n_samples, 3) float32 unit cube;
+    ray_ids : (n_samples,) int64.
+    """
+
+    directions: np.ndarray
+    target_rgba: np.ndarray
+    ray_offsets: np.ndarray
+    positions: np.ndarray
+    ray_ids: np.ndarray
+
+    @property
+    def n_rays(self) -> int:
+        return int(self.directions.shape[0])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.ray_offsets[-1])
+
+
+def sample_ray_batch(model: NGPModel, scene: Scene, pixels: np.ndarray, n_rays: int, rng: np.random.Generator,
+                     max_samples: int) -> RayBatch:
+    """Random pixels of random views (pixel centres), jittered marching with occupancy skipping.
+
+    Parameters
+    ----------
+    pixels : (n_views * H * W, 4) float32, the scene's images flattened.
+    max_samples : keep whole rays up to this many samples, so a bad ray-count guess cannot blow memory.
+    """
+    dt = model.config.step_size
+    n_views, height, width = scene.images.shape[:3]
+    pix = rng.integers(0, n_views * height * width, size=n_rays, dtype=np.int64)
+    view = pix // (height * width)
+    rem = pix % (height * width)
+    rows, cols = rem // width, rem % width
+    origins, dirs = pixel_rays(scene.poses, scene.focal, height, width, view, rows + 0.5, cols + 0.5)
+    t_near, t_far = ray_aabb(origins, dirs, model.aabb)
+    t_start = (t_near + rng.random(n_rays, dtype=np.float32) * np.float32(dt)).astype(np.float32)
+    packed = march_rays(origins, dirs, t_start, t_far, dt, model.aabb, model.occupancy.bitfield)
+    offsets = packed.ray_offsets
+    if packed.n_samples > max_samples:
+        n_rays = int(np.searchsorted(offsets, max_samples, side="right") - 1)
+        offsets = offsets[: n_rays + 1]
+    n_samples = int(offsets[-1])
+    ray_ids = np.repeat(np.arange(n_rays, dtype=np.int64), np.diff(offsets))
+    return RayBatch(directions=dirs[:n_rays], target_rgba=pixels[pix[:n_rays]], ray_offsets=offsets,
+                    positions=packed.positions[:n_samples], ray_ids=ray_ids)
+
+
+@dataclass
 class StepStats:
     """What one training step did: loss, batch PSNR (dB), rays, samples, learning rate."""
 
@@ -98,7 +154,6 @@ class Trainer:
         self.update_occupancy = update_occupancy
         n, h, w = scene.images.shape[:3]
         self.pixels = np.ascontiguousarray(scene.images.reshape(n * h * w, 4), dtype=np.float32)
-        self.poses = np.ascontiguousarray(scene.poses, dtype=np.float32)
         self.grads: dict[str, np.ndarray] = {"hash_table": np.zeros_like(model.params["hash_table"])}
         self.optimizer = Adam(model.params, sparse=("hash_table",), beta1=config.adam_beta1, beta2=config.adam_beta2,
                               eps=config.adam_eps, weight_decay=config.weight_decay)
@@ -123,38 +178,20 @@ class Trainer:
         rng = self.rng
         self._occupancy_step()
 
-        n_views, height, width = self.scene.images.shape[:3]
-        pix = rng.integers(0, n_views * height * width, size=self.n_rays, dtype=np.int64)
-        view = pix // (height * width)
-        rem = pix % (height * width)
-        rows, cols = rem // width, rem % width
-        origins, dirs = pixel_rays(self.poses, self.scene.focal, height, width, view, rows + 0.5, cols + 0.5)
-        t_near, t_far = ray_aabb(origins, dirs, model.aabb)
-        t_start = (t_near + rng.random(self.n_rays, dtype=np.float32) * np.float32(dt)).astype(np.float32)
-        packed = march_rays(origins, dirs, t_start, t_far, dt, model.aabb, model.occupancy.bitfield)
-        offsets = packed.ray_offsets
-        # Keep whole rays up to a hard cap on the batch, so a bad ray-count guess cannot blow memory.
-        cap = 2 * cfg.samples_per_step
-        n_rays = self.n_rays
-        if packed.n_samples > cap:
-            n_rays = int(np.searchsorted(offsets, cap, side="right") - 1)
-            offsets = offsets[: n_rays + 1]
-        n_samples = int(offsets[-1])
-        positions = packed.positions[:n_samples]
-        ray_ids = np.repeat(np.arange(n_rays, dtype=np.int64), np.diff(offsets))
-
-        sh = sh_encode(dirs[:n_rays])
-        fwd = model.forward(positions, sh, ray_ids, self.hooks)
+        batch = sample_ray_batch(model, self.scene, self.pixels, self.n_rays, rng, 2 * cfg.samples_per_step)
+        n_rays, n_samples, offsets = batch.n_rays, batch.n_samples, batch.ray_offsets
+        sh = sh_encode(batch.directions)
+        fwd = model.forward(batch.positions, sh, batch.ray_ids, self.hooks)
         if cfg.random_background:
             bg = rng.random((n_rays, 3), dtype=np.float32)
         else:
             bg = np.ones((n_rays, 3), dtype=np.float32)
-        colors, _ = composite(fwd.sigmas, fwd.rgbs, dt, offsets, bg)
-        target_rgba = self.pixels[pix[:n_rays]]
-        alpha = target_rgba[:, 3:4]
-        target = target_rgba[:, :3] * alpha + bg * (1.0 - alpha)
+        colors, _ = composite(fwd.sigmas, fwd.rgbs, dt, offsets, bg, TRANSMITTANCE_EPS)
+        alpha = batch.target_rgba[:, 3:4]
+        target = batch.target_rgba[:, :3] * alpha + bg * (1.0 - alpha)
         loss, grad_colors = loss_and_grad(colors, target, cfg.loss, cfg.huber_delta)
-        grad_sigmas, grad_rgbs = composite_backward(fwd.sigmas, fwd.rgbs, dt, offsets, colors, grad_colors)
+        grad_sigmas, grad_rgbs = composite_backward(fwd.sigmas, fwd.rgbs, dt, offsets, colors, grad_colors,
+                                                    TRANSMITTANCE_EPS)
         model.backward(fwd, grad_sigmas, grad_rgbs, self.grads, self.hooks)
         lr = learning_rate(cfg, progress)
         self.optimizer.step(self.grads, lr)

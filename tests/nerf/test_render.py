@@ -145,7 +145,7 @@ def _composite64(sigmas, rgbs, dt, offsets, bgs):
     n_rays = len(offsets) - 1
     colors = np.empty((n_rays, 3))
     t_final = np.empty(n_rays)
-    _composite_kernel(sigmas, rgbs, np.float64(dt), offsets, bgs, colors, t_final)
+    _composite_kernel(sigmas, rgbs, np.float64(dt), offsets, bgs, colors, t_final, 0.0)
     return colors, t_final
 
 
@@ -157,7 +157,7 @@ def test_composite_backward_matches_central_differences_float64(rng):
     assert colors.dtype == np.float64
     grad_sigmas = np.empty_like(sigmas)
     grad_rgbs = np.empty_like(rgbs)
-    _composite_backward_kernel(sigmas, rgbs, np.float64(dt), offsets, colors, g, grad_sigmas, grad_rgbs)
+    _composite_backward_kernel(sigmas, rgbs, np.float64(dt), offsets, colors, g, grad_sigmas, grad_rgbs, 0.0)
 
     def loss(s, c):
         return float(np.sum(g * _composite64(s, c, dt, offsets, bgs)[0]))
@@ -187,7 +187,7 @@ def test_composite_backward_public_wrapper_float32(rng):
     colors64, _ = _composite64(sigmas, rgbs, dt, offsets, bgs)
     want_s = np.empty_like(sigmas)
     want_c = np.empty_like(rgbs)
-    _composite_backward_kernel(sigmas, rgbs, np.float64(dt), offsets, colors64, g, want_s, want_c)
+    _composite_backward_kernel(sigmas, rgbs, np.float64(dt), offsets, colors64, g, want_s, want_c, 0.0)
     f32 = np.float32
     colors, _ = composite(sigmas.astype(f32), rgbs.astype(f32), dt, offsets, bgs.astype(f32))
     got_s, got_c = composite_backward(sigmas.astype(f32), rgbs.astype(f32), dt, offsets, colors, g.astype(f32))
@@ -336,3 +336,35 @@ def test_render_rays_counts_and_background(rng):
     assert calls == []
     np.testing.assert_array_equal(empty.samples_per_ray, 0)
     np.testing.assert_allclose(empty.colors, np.tile(bg, (18, 1)))
+
+
+def test_early_termination_forward_and_backward(rng):
+    # With eps = 0.5 a ray stops once T < 0.5: later samples contribute nothing and get zero gradient.
+    sigmas = np.array([5.0, 5.0, 5.0, 5.0])  # sigma dt = 0.25 each: T = 1, .78, .61, .47, .37
+    rgbs = rng.random((4, 3))
+    offsets = np.array([0, 4], np.int64)
+    bgs = np.ones((1, 3))
+    dt = 0.05
+    colors = np.empty((1, 3))
+    t_final = np.empty(1)
+    _composite_kernel(sigmas, rgbs, np.float64(dt), offsets, bgs, colors, t_final, 0.5)
+    # samples 0..2 composite (T before sample 3 is 0.47 < 0.5), so t_final = exp(-0.75)
+    assert t_final[0] == pytest.approx(np.exp(-0.75))
+    head, _ = _composite64(sigmas[:3].copy(), rgbs[:3].copy(), dt, np.array([0, 3], np.int64), bgs)
+    np.testing.assert_allclose(colors, head)
+    g = rng.normal(size=(1, 3))
+    gs, gc = np.empty(4), np.empty((4, 3))
+    _composite_backward_kernel(sigmas, rgbs, np.float64(dt), offsets, colors, g, gs, gc, 0.5)
+    assert gs[3] == 0.0 and np.all(gc[3] == 0.0)
+
+    def loss(s):
+        c = np.empty((1, 3))
+        _composite_kernel(s, rgbs, np.float64(dt), offsets, bgs, c, np.empty(1), 0.5)
+        return float(np.sum(g * c))
+
+    h = 1e-7  # small enough not to move the termination point
+    for i in range(3):
+        up, down = sigmas.copy(), sigmas.copy()
+        up[i] += h
+        down[i] -= h
+        assert gs[i] == pytest.approx((loss(up) - loss(down)) / (2 * h), rel=1e-5, abs=1e-9)

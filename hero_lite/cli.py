@@ -155,10 +155,88 @@ def train(scene_dir, run_dir, steps, seconds, seed, json_path) -> None:
 
 def _load_any_checkpoint(path: str):
     """(model, hooks, metadata) of an fp32 or quantized checkpoint."""
-    from hero_lite.nerf.checkpoint import load_checkpoint
+    from hero_lite.quant.run import load_any_checkpoint
 
-    model, metadata = load_checkpoint(path)
-    return model, None, metadata
+    return load_any_checkpoint(path)
+
+
+# ---------------------------------------------------------------------------- quantization
+
+
+def policy_options(fn):
+    """--policy P.json | --uniform B | --hash-bits B --mlp-bits B (shared by quantize and simulate)."""
+    fn = click.option("--mlp-bits", type=int, default=None, help="Bits of every MLP weight and activation.")(fn)
+    fn = click.option("--hash-bits", type=int, default=None, help="Bits of every hash level (with --mlp-bits).")(fn)
+    fn = click.option("--uniform", type=int, default=None, help="The same bits everywhere (32 = unquantized).")(fn)
+    fn = click.option("--policy", "policy_path", type=click.Path(dir_okay=False), default=None,
+                      help="Policy JSON: {\"set\": ..., \"points\": {name: bits}}.")(fn)
+    return fn
+
+
+def policy_source(policy_path, uniform, hash_bits, mlp_bits, point_set="hero"):
+    """A callable config -> QuantPolicy from the policy options, or a UserError if they conflict."""
+    from hero_lite.quant.policy import QuantPolicy, uniform_policy
+
+    given = [policy_path is not None, uniform is not None, hash_bits is not None or mlp_bits is not None]
+    if sum(given) != 1:
+        raise UserError("give exactly one of --policy P.json, --uniform B, or --hash-bits B --mlp-bits B")
+    if policy_path is not None:
+        return lambda config: QuantPolicy.load(policy_path, config)
+    if uniform is not None:
+        return lambda config: uniform_policy(config, uniform, uniform, point_set)
+    if hash_bits is None or mlp_bits is None:
+        raise UserError("--hash-bits and --mlp-bits go together")
+    return lambda config: uniform_policy(config, hash_bits, mlp_bits, point_set)
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--set", "point_set", type=click.Choice(["hero", "caq"]), default="hero", show_default=True,
+              help="hero: one point per hash level; caq: CAQ's 15 quantizers.")
+@json_option
+@_friendly_errors
+def points(checkpoint, point_set, json_path) -> None:
+    """List the quantization points of CHECKPOINT's model."""
+    from hero_lite.quant.points import quant_points
+
+    model, _, _ = _load_any_checkpoint(checkpoint)
+    pts = quant_points(model.config, point_set)
+    click.echo(f"{'name':<20} {'kind':<11} {'scheme':<11} {'shape':<14} {'elements':>9} {'per sample':>10} bits")
+    for p in pts:
+        shape = "x".join(str(d) for d in p.shape)
+        click.echo(f"{p.name:<20} {p.kind:<11} {p.scheme:<11} {shape:<14} {p.n_elements:>9} {p.per_sample:>10} "
+                   f"{p.min_bits}-{p.max_bits}|32")
+    if json_path:
+        write_json(json_path, {"set": point_set, "points": [p.to_dict() for p in pts]})
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@_existing_dir
+@policy_options
+@click.option("--set", "point_set", type=click.Choice(["hero", "caq"]), default="hero", show_default=True,
+              help="Point set of the --uniform/--hash-bits shorthands.")
+@click.option("--qat-steps", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Quantization-aware fine-tuning steps after calibration.")
+@click.option("--calibration", type=click.Choice(["minmax", "percentile"]), default="minmax", show_default=True)
+@click.option("--per-channel", is_flag=True, help="Per-output-channel scales for MLP weights.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Quantized checkpoint (.h5).")
+@seed_option
+@json_option
+@_friendly_errors
+def quantize(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, point_set, qat_steps, calibration,
+             per_channel, out_path, seed, json_path) -> None:
+    """Quantize CHECKPOINT with a policy, evaluate test PSNR and export a bit-packed model."""
+    from hero_lite.quant.run import quantize_run
+
+    source = policy_source(policy_path, uniform, hash_bits, mlp_bits, point_set)
+    with click.progressbar(length=qat_steps, label="QAT", file=sys.stderr) as bar:
+        result = quantize_run(checkpoint, scene_dir, source, out_path, qat_steps=qat_steps, calibration=calibration,
+                              seed=seed, per_channel=per_channel, progress=lambda step, stats: bar.update(1))
+    click.echo(f"test PSNR {result['psnr']:.2f} dB (fp32 {result['fp32_psnr']:.2f} dB), "
+               f"{result['model_bytes']:,} bytes ({result['compression']:.1f}x smaller than fp32); wrote {out_path}")
+    if json_path:
+        write_json(json_path, result)
 
 
 @cli.command("eval")

@@ -1,0 +1,47 @@
+"""Event-driven NeRF accelerator simulator: latency, area, energy and cost efficiency of a policy.
+
+Standalone (NumPy, Numba, stdlib only; no other hero_lite layer): it takes a `Workload` of plain
+arrays, bit-widths by point name and an `AccelConfig`, and returns a `SimReport`.
+
+    from hero_lite.accel import load_config, simulate, synthetic_workload, uniform_bits
+    workload = synthetic_workload(100, 100)
+    report = simulate(workload, uniform_bits(workload, 8), load_config("edge"))
+    report.latency_ms, report.area_mm2, report.energy_uj, report.unit_shares()
+
+Organisation (NeuRex / ICARUS style): ray sampler -> hash-encoding engine (index generation,
+banked grid SRAM for the levels on chip, set-associative LRU cache in front of DRAM for the
+others, interpolation) -> MLP engine (R x C systolic array, bit-flexible PEs) -> volume-rendering
+unit; a DRAM channel. A functional pass over the real index stream gives each unit's work per
+tile of samples (`units.py`); a discrete-event timing pass in Numba gives the cycles
+(`engine.py`); `costs.py` turns the counts into area and energy.
+"""
+
+from hero_lite.accel.config import AccelConfig, load_config
+from hero_lite.accel.report import SimReport
+from hero_lite.accel.simulator import DEFAULT_SAMPLE_FRACTION, simulate
+from hero_lite.accel.workload import (
+    GridGeometry,
+    MLPLayer,
+    Workload,
+    default_geometry,
+    model_bytes,
+    split_bits,
+    synthetic_workload,
+    uniform_bits,
+)
+
+__all__ = [
+    "AccelConfig",
+    "DEFAULT_SAMPLE_FRACTION",
+    "GridGeometry",
+    "MLPLayer",
+    "SimReport",
+    "Workload",
+    "default_geometry",
+    "load_config",
+    "model_bytes",
+    "simulate",
+    "split_bits",
+    "synthetic_workload",
+    "uniform_bits",
+]

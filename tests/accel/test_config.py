@@ -1,0 +1,109 @@
+"""AccelConfig: presets, documentation of every preset key, and every bad-config case."""
+
+import re
+import tomllib
+
+import pytest
+
+from hero_lite.accel import AccelConfig, load_config
+from hero_lite.accel.config import PRESETS, SECTIONS, preset_path
+
+
+def test_presets_load_and_edge_equals_the_defaults():
+    edge, server = load_config("edge"), load_config("server")
+    assert edge == AccelConfig()
+    assert server.name == "server" and edge.name == "edge"
+    # the server is bigger: more PEs, more SRAM, more bandwidth
+    assert server.mlp_engine.arrays * server.mlp_engine.rows * server.mlp_engine.cols > \
+        edge.mlp_engine.arrays * edge.mlp_engine.rows * edge.mlp_engine.cols
+    assert server.hash_engine.grid_sram_kib > edge.hash_engine.grid_sram_kib and server.cache.kib > edge.cache.kib
+    assert server.dram.bw_bytes_per_cycle * server.clock_hz > edge.dram.bw_bytes_per_cycle * edge.clock_hz
+    # edge grid SRAM holds well under a quarter of the 8-bit tables (456,920 entries x 2 B)
+    assert (edge.hash_engine.grid_sram_kib + edge.cache.kib) * 1024 < 0.25 * 456920 * 2
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_key_is_documented(name):
+    text = open(preset_path(name)).read()
+    data = tomllib.loads(text)
+    lines = text.splitlines()
+    keys = []
+    for section, values in data.items():
+        keys += [(section, k) for k in values] if isinstance(values, dict) else [("", section)]
+    for section, key in keys:
+        pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
+        hits = [ln for ln in lines if pattern.match(ln)]
+        # each key line carries a comment with a source or `assumption:`
+        assert hits, f"{name}: {section}.{key} not found"
+        for ln in hits:
+            assert "#" in ln and len(ln.split("#", 1)[1].strip()) > 10, f"{name}: {section}.{key} has no comment"
+    comments = [ln.split("#", 1)[1] for ln in lines if "=" in ln.split("#", 1)[0] and "#" in ln]
+    assert all(("assumption" in c) or any(s in c for s in ("BitFusion", "CACTI", "Horowitz", "NeuRex", "JEDEC",
+                                                            "Stillmaker", "hero-lite", "issue 4", "HERO", "preset",
+                                                            "SRAM", "NeRF", "header"))
+               for c in comments)
+    # every key of the dataclass appears in the preset (nothing silently defaulted)
+    for section, cls in SECTIONS.items():
+        assert set(data[section]) == {f for f in cls.__dataclass_fields__}, section
+
+
+def test_round_trip_and_overrides():
+    cfg = load_config("server")
+    assert AccelConfig.from_dict(cfg.to_dict()) == cfg
+    faster = cfg.with_overrides({"dram": {"bw_bytes_per_cycle": 512.0}})
+    assert faster.dram.bw_bytes_per_cycle == 512.0 and faster.dram.latency_cycles == cfg.dram.latency_cycles
+
+
+def test_unknown_keys_list_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown key\(s\) sram_bank;.*sram_banks"):
+        AccelConfig.from_dict({"hash_engine": {"sram_bank": 4}})
+    with pytest.raises(ValueError, match=r"unknown key\(s\) dramm;.*valid keys: .*dram"):
+        AccelConfig.from_dict({"dramm": {}})
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"hash_engine": {"sram_banks": 0}}, "hash_engine.sram_banks = 0; valid: integer >= 1"),
+    ({"hash_engine": {"grid_sram_kib": -4.0}}, "hash_engine.grid_sram_kib"),
+    ({"cache": {"kib": 0}}, "cache.kib"),
+    ({"cache": {"line_bytes": 0}}, "cache.line_bytes"),
+    ({"mlp_engine": {"rows": -1}}, "mlp_engine.rows"),
+    ({"dram": {"bw_bytes_per_cycle": 0}}, "dram.bw_bytes_per_cycle"),
+    ({"dram": {"latency_cycles": -1}}, "dram.latency_cycles"),
+    ({"dram": {"queue_depth": 0}}, "dram.queue_depth"),
+    ({"tile_samples": 0}, "tile_samples"),
+    ({"fifo_depth": 0}, "fifo_depth"),
+    ({"clock_hz": 0}, "clock_hz"),
+    ({"sampler": {"steps_per_cycle": 0}}, "sampler.steps_per_cycle"),
+    ({"vru": {"samples_per_cycle": 2.5}}, "vru.samples_per_cycle"),
+    # impossible combinations
+    ({"cache": {"kib": 1.0, "line_bytes": 64, "ways": 32}}, "cache.ways = 32; valid: <= 16 lines"),
+    ({"cache": {"kib": 1.0, "line_bytes": 64, "ways": 3}}, "cache.ways = 3; valid: a divisor"),
+    ({"cache": {"kib": 1.0, "line_bytes": 48}}, "cache.kib"),
+    ({"mlp_engine": {"pmin": 16}}, "mlp_engine.pmin = 16; valid: <= pmax = 8"),
+    ({"mlp_engine": {"pe_mode": "analog"}}, "mlp_engine.pe_mode"),
+    ({"hash_engine": {"bank_mapping": "random"}}, "hash_engine.bank_mapping"),
+    ({"hash_engine": {"grid_sram_kib": 0.01, "sram_banks": 64}}, "hash_engine.grid_sram_kib"),
+    ({"area_mode": "huge"}, "area_mode"),
+    ({"tech": {"sram_read_pj": [1.0, 2.0]}}, "tech.sram_read_pj"),
+    ({"tech": {"sram_kib": [4.0, 2.0, 8.0, 16.0, 32.0, 64.0]}}, "tech.sram_kib"),
+])
+def test_bad_values_name_the_key(overrides, key):
+    with pytest.raises(ValueError, match=re.escape(key)):
+        AccelConfig.from_dict(overrides)
+
+
+def test_load_config_files(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('base = "server"\n[dram]\nbw_bytes_per_cycle = 64.0\n')
+    cfg = load_config(str(path))
+    assert cfg.dram.bw_bytes_per_cycle == 64.0 and cfg.mlp_engine.arrays == load_config("server").mlp_engine.arrays
+    path.write_text("[cache]\nkib = 32.0\n")
+    assert load_config(str(path)).cache.kib == 32.0 and load_config(str(path)).mlp_engine.rows == 32
+    path.write_text('base = "laptop"\n')
+    with pytest.raises(ValueError, match="base"):
+        load_config(str(path))
+    path.write_text("[cache\nkib = 1")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(str(path))
+    with pytest.raises(ValueError, match="edge, server"):
+        load_config(str(tmp_path / "missing.toml"))

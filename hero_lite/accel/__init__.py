@@ -8,6 +8,10 @@ arrays, bit-widths by point name and an `AccelConfig`, and returns a `SimReport`
     report = simulate(workload, uniform_bits(workload, 8), load_config("edge"))
     report.latency_ms, report.area_mm2, report.energy_uj, report.unit_shares()
 
+For many policies of one frame (e.g. a budget search), `CostEstimator(workload, config)` profiles
+the frame once (~1.5 s) and then estimates latency, energy, area and model size in ~0.1-0.3 ms
+per policy (`estimate.py`).
+
 Organisation (NeuRex / ICARUS style): ray sampler -> hash-encoding engine (index generation,
 banked grid SRAM for the levels on chip, set-associative LRU cache in front of DRAM for the
 others, interpolation) -> MLP engine (R x C systolic array, bit-flexible PEs) -> volume-rendering
@@ -17,6 +21,7 @@ tile of samples (`units.py`); a discrete-event timing pass in Numba gives the cy
 """
 
 from hero_lite.accel.config import AccelConfig, load_config
+from hero_lite.accel.estimate import CostEstimate, CostEstimator
 from hero_lite.accel.report import SimReport
 from hero_lite.accel.simulator import DEFAULT_SAMPLE_FRACTION, simulate
 from hero_lite.accel.workload import (
@@ -32,6 +37,8 @@ from hero_lite.accel.workload import (
 
 __all__ = [
     "AccelConfig",
+    "CostEstimate",
+    "CostEstimator",
     "DEFAULT_SAMPLE_FRACTION",
     "GridGeometry",
     "MLPLayer",

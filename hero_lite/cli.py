@@ -289,6 +289,221 @@ def render(checkpoint, scene_dir, out_dir, split, max_views) -> None:
     click.echo(f"wrote {3 * n} PNGs to {out_dir} (mean PSNR {sum(scores) / len(scores):.2f} dB)")
 
 
+# ---------------------------------------------------------------------------- simulation
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False), required=False)
+@click.argument("scene_dir", type=click.Path(exists=True, file_okay=False), required=False)
+@policy_options
+@click.option("--set", "point_set", type=click.Choice(["hero", "caq"]), default="hero", show_default=True,
+              help="Point set of the --uniform/--hash-bits shorthands.")
+@click.option("--accel", "accel", default="edge", show_default=True, help="Preset (edge, server) or a .toml file.")
+@click.option("--views", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Average this many test views (cold caches per frame).")
+@click.option("--area-mode", type=click.Choice(["fixed", "fit"]), default=None,
+              help="Area: the preset's SRAM sizes (fixed) or grid SRAM sized to the policy's tables (fit).")
+@click.option("--sampled", is_flag=True, help="Sample the hash-memory pass (about 10x faster, within a few %).")
+@click.option("--full-size", is_flag=True, help="Simulate the samples on Instant-NGP's full grid (T=2^19, N_max=2048).")
+@click.option("--synthetic", is_flag=True, help="A generated frame (a sphere), no checkpoint needed: for teaching.")
+@click.option("--timeline", "timeline_path", type=click.Path(dir_okay=False), default=None,
+              help="Draw a Gantt chart of unit activity (first view) to this PNG.")
+@json_option
+@_friendly_errors
+def simulate(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, point_set, accel, views, area_mode,
+             sampled, full_size, synthetic, timeline_path, json_path) -> None:
+    """Latency, area, energy and cost efficiency of a policy on a NeRF accelerator.
+
+    Traces test views of SCENE_DIR with CHECKPOINT (the model's own marching and hash indices) and
+    runs the event-driven simulator; or, with --synthetic, a generated frame.
+    """
+    from hero_lite.accel import DEFAULT_SAMPLE_FRACTION, load_config, synthetic_workload
+    from hero_lite.search.cost import policy_cost
+
+    config = load_config(accel)
+    source = policy_source(policy_path, uniform, hash_bits, mlp_bits, point_set)
+    if synthetic:
+        if checkpoint or scene_dir:
+            raise UserError("--synthetic takes no CHECKPOINT or SCENE_DIR")
+        from hero_lite.nerf.config import ModelConfig
+
+        model_config = ModelConfig()
+        policy = source(model_config)
+        if policy.point_set != "hero":
+            raise UserError("--synthetic frames use the hero point set")
+        workloads = [synthetic_workload()]
+    else:
+        if not checkpoint or not scene_dir:
+            raise UserError("give CHECKPOINT and SCENE_DIR, or --synthetic")
+        from hero_lite.quant.run import load_any_checkpoint
+        from hero_lite.scenes import load_scene
+        from hero_lite.search.workload import trace_views, workload_from_trace
+
+        model, hooks, _ = load_any_checkpoint(checkpoint)
+        policy = source(model.config)
+        test = load_scene(scene_dir, "test")
+        traces = trace_views(model, test, tuple(range(min(views, test.n_views))), hooks=hooks)
+        workloads = [workload_from_trace(t, model.config, policy.point_set, full_size) for t in traces]
+    cost = policy_cost(workloads, policy, config, area_mode=area_mode,
+                       sample_fraction=DEFAULT_SAMPLE_FRACTION if sampled else None, timeline=timeline_path is not None)
+    first = cost.reports[0]
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in sorted(first.unit_shares().items(), key=lambda kv: -kv[1])[:4])
+    click.echo(f"{config.name}: {cost.latency_ms:.3f} ms ({cost.fps:.0f} fps), {cost.area_mm2:.3f} mm^2, "
+               f"{cost.energy_uj:.1f} uJ, cost efficiency {cost.cost_efficiency:.3f} /(ms mm^2), "
+               f"model {cost.model_bytes:,} bytes; busy: {shares}")
+    if timeline_path:
+        from hero_lite import viz
+
+        image = viz.gantt_chart(first.timeline, first.total_cycles,
+                                f"{config.name}: unit activity over one frame ({first.total_cycles:,} cycles)")
+        viz.save_image(timeline_path, image)
+        click.echo(f"wrote {timeline_path}")
+    if json_path:
+        write_json(json_path, {"accel": config.name, "policy": policy.to_dict(), **cost.to_dict(with_reports=True)})
+
+
+# ---------------------------------------------------------------------------- search
+
+
+def budget_options(fn):
+    """--latency-budget / --area-budget / --energy-budget / --size-budget, absolute or 'Nx' relative."""
+    for name, unit in (("size", "bytes"), ("energy", "uJ"), ("area", "mm^2"), ("latency", "ms")):
+        fn = click.option(f"--{name}-budget", default=None, metavar="LIMIT",
+                          help=f"Limit on {name} ({unit}), or e.g. 0.6x of the reference policy (uniform 8-bit).")(fn)
+    return fn
+
+
+def _budgets(latency_budget, area_budget, energy_budget, size_budget, default_latency="0.6x"):
+    budgets = {"latency_ms": latency_budget, "area_mm2": area_budget, "energy_uj": energy_budget,
+               "model_bytes": size_budget}
+    if all(v is None for v in budgets.values()):
+        budgets["latency_ms"] = default_latency
+    return {k: v for k, v in budgets.items() if v is not None}
+
+
+def _search_progress(bar, state):
+    def progress(episode, record):
+        info = record.info
+        if record.info.get("budget_met") and (state["best"] is None or record.reward > state["best"][0]):
+            state["best"] = (record.reward, info.get("psnr"), info.get("latency_ms"))
+        best = state["best"]
+        best_text = f"best {best[1]:.2f} dB {best[2]:.3f} ms" if best else "best -"
+        bar.current_item = (f"ep {episode + 1} reward {record.reward:+.3f} psnr {info.get('psnr', float('nan')):.2f} dB "
+                            f"lat {info.get('latency_ms', float('nan')):.3f} ms | {best_text}")
+        bar.update(1)
+
+    return progress
+
+
+def _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path):
+    from hero_lite.search.hero import SearchConfig
+
+    data = {}
+    if config_path:
+        data = _read_config_file(config_path)
+    data.update({"episodes": episodes, "point_set": point_set, "accel": accel, "budgets": budgets, "seed": seed})
+    if area_mode is not None:
+        data["area_mode"] = area_mode
+    if qat_steps is not None:
+        data["qat_steps"] = qat_steps
+    if reward is not None:
+        data["reward"] = dict(data.get("reward", {}), kind=reward)
+    return SearchConfig.from_dict(data)
+
+
+def _read_config_file(path: str) -> dict:
+    import tomllib
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file not found: {path}")
+    with open(path, "rb") as f:
+        try:
+            return tomllib.load(f) if path.endswith(".toml") else json.load(f)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"config file {path} does not parse: {exc}") from None
+
+
+def search_options(fn):
+    fn = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                      help="SearchConfig as TOML or JSON (command-line options override it).")(fn)
+    fn = click.option("--reward", type=click.Choice(["psnr", "multi"]), default=None,
+                      help="psnr: 0.1 x PSNR change under the budget; multi: also -log latency (see docs).")(fn)
+    fn = click.option("--qat-steps", type=click.IntRange(min=0), default=None, help="Fine-tune steps per episode [30].")(fn)
+    fn = click.option("--area-mode", type=click.Choice(["fixed", "fit"]), default=None)(fn)
+    fn = click.option("--set", "point_set", type=click.Choice(["hero", "caq"]), default="hero", show_default=True)(fn)
+    fn = click.option("--episodes", type=click.IntRange(min=1), default=100, show_default=True)(fn)
+    fn = click.option("--accel", default="edge", show_default=True, help="Preset (edge, server) or a .toml file.")(fn)
+    return budget_options(fn)
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@_existing_dir
+@search_options
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder.")
+@click.option("--resume", is_flag=True, help="Continue the search in OUT from its log and saved agent.")
+@seed_option
+@json_option
+@_friendly_errors
+def search(checkpoint, scene_dir, latency_budget, area_budget, energy_budget, size_budget, accel, episodes, point_set,
+           area_mode, qat_steps, reward, config_path, out_dir, resume, seed, json_path) -> None:
+    """HERO search: a DDPG agent picks bits per point; the simulator prices each policy."""
+    from hero_lite.search.hero import hero_search
+
+    budgets = _budgets(latency_budget, area_budget, energy_budget, size_budget)
+    config = _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path)
+    state = {"best": None}
+    with click.progressbar(length=episodes, label="searching", file=sys.stderr, item_show_func=lambda s: s) as bar:
+        summary = hero_search(checkpoint, scene_dir, out_dir, config, resume=resume, progress=_search_progress(bar, state))
+    _echo_summary(summary, out_dir)
+    if json_path:
+        write_json(json_path, summary)
+
+
+def _echo_summary(summary: dict, out_dir: str) -> None:
+    met = "met" if summary["budget_met"] else "NOT met"
+    click.echo(f"best policy (episode {summary['best_episode']}): test PSNR {summary['psnr']:.2f} dB "
+               f"(fp32 {summary['fp32_psnr']:.2f}), {summary['latency_ms']:.3f} ms, {summary['area_mm2']:.3f} mm^2, "
+               f"{summary['energy_uj']:.0f} uJ, {summary['model_bytes']:,} bytes; budget {met}")
+    click.echo(f"wrote {os.path.join(out_dir, 'summary.json')} and best_policy.json")
+
+
+@cli.command()
+@_existing_dir
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder.")
+@search_options
+@click.option("--train-steps", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="fp32 training steps (skipped if OUT/checkpoint.h5 exists).")
+@seed_option
+@json_option
+@_friendly_errors
+def run(scene_dir, out_dir, latency_budget, area_budget, energy_budget, size_budget, accel, episodes, point_set,
+        area_mode, qat_steps, reward, config_path, train_steps, seed, json_path) -> None:
+    """The main job: train the fp32 NeRF, search a policy, write the summary and pictures."""
+    from hero_lite.search.run import main_job
+
+    from hero_lite.nerf.pipeline import train_run
+
+    budgets = _budgets(latency_budget, area_budget, energy_budget, size_budget)
+    config = _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path)
+    checkpoint = os.path.join(out_dir, "checkpoint.h5")
+    if os.path.exists(checkpoint):
+        click.echo(f"reusing {checkpoint}")
+    else:
+        with click.progressbar(length=train_steps, label="training fp32", file=sys.stderr) as bar:
+            metrics = train_run(scene_dir, out_dir, steps=train_steps, seed=seed,
+                                progress=lambda step, stats: bar.update(1))
+        click.echo(f"fp32: {metrics['steps']} steps in {metrics['train_seconds']:.0f} s, "
+                   f"test PSNR {metrics['test_psnr']:.2f} dB")
+    state = {"best": None}
+    with click.progressbar(length=episodes, label="searching", file=sys.stderr, item_show_func=lambda s: s) as bar:
+        summary = main_job(scene_dir, out_dir, config, search_progress=_search_progress(bar, state))
+    _echo_summary(summary, os.path.join(out_dir, "search"))
+    click.echo(f"pictures: {os.path.join(out_dir, 'test_view.png')}, {os.path.join(out_dir, 'bits.png')}")
+    if json_path:
+        write_json(json_path, summary)
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="hero-lite")

@@ -1,0 +1,268 @@
+"""The HERO search: a DDPG agent picks bits point by point, the simulator prices each policy.
+
+Run folder (`hero-lite search ... --out DIR`):
+- `config.json`   the resolved SearchConfig;
+- `episodes.jsonl` one JSON object per finished episode (episode, policy, reward, psnr,
+  latency_ms, ...), appended and flushed as each episode ends, so a kill loses at most the
+  running episode;
+- `agent.h5`      agent and loop state after the last logged episode (for `--resume`);
+- `best_policy.json`, `summary.json`, `quantized.h5` at the end: the best policy (highest
+  reward among episodes that met the budget) after a longer fine-tune, scored on the test views.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from hero_lite.accel import load_config
+from hero_lite.nerf.checkpoint import load_checkpoint
+from hero_lite.nerf.evaluate import evaluate
+from hero_lite.nerf.pipeline import write_json_atomically
+from hero_lite.quant.export import save_quantized
+from hero_lite.quant.fakequant import FakeQuantHooks
+from hero_lite.quant.points import quant_points
+from hero_lite.quant.policy import QuantPolicy, model_signature, uniform_policy
+from hero_lite.quant.qat import quantization_aware_training
+from hero_lite.rl.ddpg import DDPGAgent, DDPGConfig
+from hero_lite.rl.loop import EpisodeRecord, LoopState, load_checkpoint as load_agent_checkpoint, run_episodes
+from hero_lite.scenes import load_scene
+from hero_lite.search.budget import Budget
+from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for
+from hero_lite.search.evaluator import PolicyEvaluator, downscale_views
+from hero_lite.search.workload import trace_views, workload_from_trace
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Every setting of a search, with defaults sized for ~10 minutes on 2 cores.
+
+    episodes : DDPG episodes (HAQ: 600; hero-lite: 100, noise decay scaled to it).
+    point_set : 'hero' (per-level hash points) or 'caq'.
+    accel : preset name or TOML path; area_mode : None (the preset's) | 'fixed' | 'fit'.
+    budgets : metric -> limit, 'Nx' relative to the reference policy or an absolute number
+        (latency_ms in ms, area_mm2, energy_uj, model_bytes).
+    reference_bits : the reference policy, uniform bits everywhere (HAQ: 8).
+    qat_steps, qat_samples : per-episode fine-tune (steps, samples per step).
+    final_qat_steps : fine-tune of the best policy before the test-view report.
+    val_views, val_downscale : validation views scored per episode, and their downscale factor.
+    reward : RewardConfig fields; ddpg : DDPGConfig fields (episodes is taken from here).
+    seed : run seed.
+    """
+
+    episodes: int = 100
+    point_set: str = "hero"
+    accel: str = "edge"
+    area_mode: str | None = None
+    budgets: dict = field(default_factory=lambda: {"latency_ms": "0.6x"})
+    reference_bits: int = 8
+    qat_steps: int = 30
+    qat_samples: int = 1 << 15
+    final_qat_steps: int = 300
+    val_views: int = 4
+    val_downscale: int = 2
+    reward: dict = field(default_factory=dict)
+    ddpg: dict = field(default_factory=dict)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for key in ("episodes", "val_views", "val_downscale", "qat_samples"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"search {key} = {value!r}; valid: integer >= 1")
+        for key in ("qat_steps", "final_qat_steps"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 0:
+                raise ValueError(f"search {key} = {getattr(self, key)!r}; valid: integer >= 0")
+        Budget.resolve(self.budgets, {m: 1.0 for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")})
+        RewardConfig(**self.reward)
+        self.ddpg_config()
+
+    def ddpg_config(self) -> DDPGConfig:
+        """DDPGConfig for this run; warm-up defaults to HAQ's 20 episodes, at most a fifth of the run."""
+        warmup = min(20, max(1, self.episodes // 5))
+        return DDPGConfig.from_dict({"warmup_episodes": warmup, **self.ddpg, "episodes": self.episodes})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SearchConfig":
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ValueError(f"search config: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
+        return cls(**data)
+
+
+def _read_log(path: str) -> list[dict]:
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _episode_line(record: EpisodeRecord) -> dict:
+    info = record.info
+    return {
+        "episode": record.episode,
+        "reward": record.reward,
+        "psnr": info.get("psnr"),
+        "psnr_drop": info.get("psnr_drop"),
+        "latency_ms": info.get("latency_ms"),
+        "area_mm2": info.get("area_mm2"),
+        "energy_uj": info.get("energy_uj"),
+        "model_bytes": info.get("model_bytes"),
+        "cost_efficiency": info.get("cost_efficiency"),
+        "budget_met": info.get("budget_met"),
+        "wall_decrements": info.get("wall_decrements"),
+        "exploration": record.exploration,
+        "sigma": record.sigma,
+        "policy": info.get("policy"),
+        "agent_bits": info.get("agent_bits"),
+        "env_seconds": record.env_seconds,
+        "agent_seconds": record.agent_seconds,
+    }
+
+
+@dataclass
+class SearchSetup:
+    """Everything a search (and the baselines that share its evaluation) needs."""
+
+    model: Any
+    train_scene: Any
+    val_scene: Any
+    test_scene: Any
+    evaluator: PolicyEvaluator
+    points: list
+    reference: QuantPolicy
+    budget: Budget
+    accel: Any
+
+
+def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetup:
+    """Load the model and views, trace the cost frame (validation view 0), build the evaluator."""
+    model, _ = load_checkpoint(checkpoint)
+    train_scene = load_scene(scene_dir, "train")
+    val_full = load_scene(scene_dir, "val")
+    test_scene = load_scene(scene_dir, "test")
+    val_scene = downscale_views(val_full, config.val_downscale, min(config.val_views, val_full.n_views))
+    accel = load_config(config.accel)
+    traces = trace_views(model, val_full, (0,))
+    workloads = [workload_from_trace(t, model.config, config.point_set) for t in traces]
+    evaluator = PolicyEvaluator(model, train_scene, val_scene, workloads, accel, config.qat_steps,
+                                config.qat_samples, config.seed, area_mode=config.area_mode)
+    points = quant_points(model.config, config.point_set)
+    reference = uniform_policy(model.config, config.reference_bits, min(config.reference_bits, 8), config.point_set)
+    budget = Budget.resolve(config.budgets, evaluator.cost(reference))
+    return SearchSetup(model, train_scene, val_scene, test_scene, evaluator, points, reference, budget, accel)
+
+
+def final_report(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig, out_dir: str | None,
+                 extra: dict | None = None) -> dict:
+    """Longer fine-tune of `policy`, test PSNR, event simulation of test view 0 (both area modes)."""
+    from hero_lite.search.cost import policy_cost
+
+    model = setup.model.copy()
+    hooks = FakeQuantHooks(model, policy, setup.evaluator.ranges)
+    rng = np.random.default_rng(config.seed + 1)
+    quantization_aware_training(model, setup.train_scene, hooks, config.final_qat_steps, rng)
+    test = evaluate(model, setup.test_scene, hooks=hooks, with_ssim=False)
+    fp32_test = evaluate(setup.model, setup.test_scene, with_ssim=False)
+    traces = trace_views(model, setup.test_scene, (0,), hooks=hooks)
+    workloads = [workload_from_trace(t, model.config, config.point_set) for t in traces]
+    cost = policy_cost(workloads, policy, setup.accel, area_mode=config.area_mode)
+    fit = policy_cost(workloads, policy, setup.accel, area_mode="fit")
+    summary = {
+        "psnr": test.psnr,
+        "fp32_psnr": fp32_test.psnr,
+        "psnr_drop": fp32_test.psnr - test.psnr,
+        "latency_ms": cost.latency_ms,
+        "fps": cost.fps,
+        "area_mm2": cost.area_mm2,
+        "cost_efficiency": cost.cost_efficiency,
+        "energy_uj": cost.energy_uj,
+        "model_bytes": cost.model_bytes,
+        "area_mm2_fit": fit.area_mm2,
+        "cost_efficiency_fit": fit.cost_efficiency,
+        "latency_ms_fit": fit.latency_ms,
+        "final_qat_steps": config.final_qat_steps,
+        "policy": policy.to_dict(),
+        "accel": setup.accel.name,
+        "unit_shares": cost.reports[0].unit_shares(),
+        **(extra or {}),
+    }
+    if out_dir is not None:
+        policy.save(os.path.join(out_dir, "best_policy.json"))
+        save_quantized(os.path.join(out_dir, "quantized.h5"), model, hooks, {"policy_source": "hero search"})
+    return summary
+
+
+def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchConfig, resume: bool = False,
+                progress: Callable[[int, EpisodeRecord], None] | None = None) -> dict:
+    """Run (or resume) a search and write the run folder; returns the summary dict."""
+    start = time.perf_counter()
+    os.makedirs(out_dir, exist_ok=True)
+    log_path = os.path.join(out_dir, "episodes.jsonl")
+    agent_path = os.path.join(out_dir, "agent.h5")
+    config_path = os.path.join(out_dir, "config.json")
+    if resume:
+        if not os.path.exists(agent_path):
+            raise FileNotFoundError(f"nothing to resume: {agent_path} not found")
+        with open(config_path) as f:
+            saved = json.load(f)
+        if saved["search"] != config.to_dict() or saved["checkpoint"] != os.path.abspath(checkpoint):
+            raise ValueError(f"--resume: {out_dir} was started with other settings ({config_path})")
+    elif os.path.exists(log_path) and _read_log(log_path):
+        raise ValueError(f"{out_dir} already holds a search (episodes.jsonl); use --resume or another --out")
+
+    setup = prepare(checkpoint, scene_dir, config)
+    signature = model_signature(setup.model.config)
+    env = QuantEnv(setup.points, setup.evaluator, setup.budget, setup.reference.bits, RewardConfig(**config.reward),
+                   policy_factory_for(config.point_set, signature))
+    if resume:
+        agent, state = load_agent_checkpoint(agent_path)
+        lines = _read_log(log_path)[: state.next_episode]
+        with open(log_path, "w") as f:
+            f.writelines(json.dumps(line) + "\n" for line in lines)
+    else:
+        write_json_atomically(config_path, {"search": config.to_dict(), "checkpoint": os.path.abspath(checkpoint),
+                                            "scene": os.path.abspath(scene_dir),
+                                            "budget": setup.budget.to_dict(),
+                                            "reference_cost": setup.evaluator.cost(setup.reference)})
+        agent = DDPGAgent(env.n_obs, config.ddpg_config(), np.random.default_rng(config.seed),
+                          steps_per_episode=len(setup.points))
+        state = LoopState()
+        open(log_path, "w").close()
+
+    def on_episode_end(record: EpisodeRecord) -> None:
+        with open(log_path, "a") as f:
+            f.write(json.dumps(_episode_line(record)) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    run_episodes(env, agent, config.episodes, state=state, env_seed=config.seed, checkpoint_path=agent_path,
+                 progress=progress, on_episode_end=on_episode_end)
+    log = _read_log(log_path)
+    met = [e for e in log if e["budget_met"]]
+    pool = met or log
+    best = max(pool, key=lambda e: (e["reward"], -e["episode"]))
+    policy = QuantPolicy.from_dict({"set": config.point_set, "model": signature, "points": best["policy"]},
+                                   setup.model.config)
+    summary = final_report(setup, policy, config, out_dir, extra={
+        "episodes": len(log),
+        "best_episode": best["episode"],
+        "val_psnr": best["psnr"],
+        "budget": setup.budget.to_dict(),
+        "budget_met": bool(met) and setup.budget.met({**setup.evaluator.cost(policy)}),
+        "reference": {"bits": config.reference_bits, **{k: v for k, v in setup.evaluator.cost(setup.reference).items()
+                                                        if k != "unit_shares"}},
+        "search_seconds": time.perf_counter() - start,
+    })
+    write_json_atomically(os.path.join(out_dir, "summary.json"), summary)
+    return summary

@@ -95,3 +95,93 @@ def bar_chart(labels: list[str], values: list[float], title: str, value_format: 
         draw.text((8, y + 2), label, fill="black", font=font)
         draw.text((left + length + 4, y + 2), value_format.format(value), fill="black", font=font)
     return canvas
+
+
+_PALETTE = [(70, 110, 180), (220, 120, 40), (80, 160, 90), (190, 60, 70), (140, 100, 180), (120, 120, 120),
+            (200, 170, 40), (60, 170, 180)]
+
+
+def gantt_chart(intervals: dict[str, list[tuple[float, float]]], total: float, title: str, unit: str = "cycles",
+                width: int = 900, row_height: int = 22) -> Image.Image:
+    """Activity of units over time: one row per unit, a bar per busy interval [start, end).
+
+    Parameters
+    ----------
+    intervals : unit name -> list of (start, end) in `unit` (e.g. cycles).
+    total : the time axis length (the frame's total).
+    """
+    names = list(intervals)
+    left, right, top = 120, 20, 30
+    height = top + len(names) * row_height + 30
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = _font()
+    draw.text((8, 6), title, fill="black", font=font)
+    span = width - left - right
+    total = max(float(total), 1e-12)
+    for k, name in enumerate(names):
+        y = top + k * row_height
+        draw.text((8, y + 4), name, fill="black", font=font)
+        draw.rectangle([left, y + 3, left + span, y + row_height - 3], outline=(210, 210, 210))
+        color = _PALETTE[k % len(_PALETTE)]
+        for start, end in intervals[name]:
+            x0 = left + int(span * start / total)
+            x1 = max(x0 + 1, left + int(span * end / total))
+            draw.rectangle([x0, y + 4, x1, y + row_height - 4], fill=color)
+    axis_y = top + len(names) * row_height + 4
+    for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
+        x = left + int(span * frac)
+        draw.line([x, axis_y, x, axis_y + 4], fill="black")
+        draw.text((max(x - 20, 0), axis_y + 6), f"{total * frac:,.0f}", fill="black", font=font)
+    draw.text((8, axis_y + 6), unit, fill="black", font=font)
+    return canvas
+
+
+def scatter_plot(points: list[dict], x_key: str, y_key: str, title: str, x_label: str, y_label: str,
+                 label_key: str = "label", width: int = 720, height: int = 480,
+                 frontier: list[tuple[float, float]] | None = None) -> Image.Image:
+    """Labelled scatter plot (e.g. PSNR against latency), optional frontier polyline.
+
+    Parameters
+    ----------
+    points : dicts with numeric `x_key`, `y_key` and a `label_key` string; an optional `color`
+        (r, g, b) per point.
+    """
+    left, right, top, bottom = 70, 30, 36, 50
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    font = _font()
+    draw.text((8, 8), title, fill="black", font=font)
+    xs = [float(p[x_key]) for p in points] + [x for x, _ in (frontier or [])]
+    ys = [float(p[y_key]) for p in points] + [y for _, y in (frontier or [])]
+    if not xs:
+        return canvas
+    x_lo, x_hi = min(xs), max(xs)
+    y_lo, y_hi = min(ys), max(ys)
+    x_pad = (x_hi - x_lo) * 0.08 or max(abs(x_hi), 1.0) * 0.1
+    y_pad = (y_hi - y_lo) * 0.08 or max(abs(y_hi), 1.0) * 0.1
+    x_lo, x_hi, y_lo, y_hi = x_lo - x_pad, x_hi + x_pad, y_lo - y_pad, y_hi + y_pad
+
+    def to_px(x, y):
+        px = left + (x - x_lo) / (x_hi - x_lo) * (width - left - right)
+        py = height - bottom - (y - y_lo) / (y_hi - y_lo) * (height - top - bottom)
+        return px, py
+
+    draw.rectangle([left, top, width - right, height - bottom], outline="black")
+    for frac in (0.0, 0.5, 1.0):
+        x = x_lo + frac * (x_hi - x_lo)
+        px, _ = to_px(x, y_lo)
+        draw.text((px - 15, height - bottom + 4), f"{x:.3g}", fill="black", font=font)
+        y = y_lo + frac * (y_hi - y_lo)
+        _, py = to_px(x_lo, y)
+        draw.text((6, py - 6), f"{y:.3g}", fill="black", font=font)
+    draw.text(((width - left) // 2, height - 22), x_label, fill="black", font=font)
+    draw.text((6, top - 16), y_label, fill="black", font=font)
+    if frontier:
+        draw.line([to_px(x, y) for x, y in sorted(frontier)], fill=(160, 160, 160), width=1)
+    for k, p in enumerate(points):
+        px, py = to_px(float(p[x_key]), float(p[y_key]))
+        color = tuple(p.get("color", _PALETTE[k % len(_PALETTE)]))
+        draw.ellipse([px - 4, py - 4, px + 4, py + 4], fill=color)
+        draw.text((px + 6, py - 6), str(p.get(label_key, "")), fill=color, font=font)
+    return canvas

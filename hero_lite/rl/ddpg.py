@@ -1,0 +1,597 @@
+"""DDPG agent of HAQ in NumPy: actor, critic, Adam, target networks, reward baseline, exploration.
+
+Networks (HAQ code `lib/rl/ddpg.py`; reference/rl.md sections 3 and 6), weights stored
+(fan_in, fan_out) so a layer is y = x @ W + b:
+
+    actor   mu(s) = sigmoid(w3 . relu(W2 . relu(W1 s + b1) + b2) + b3)          s -> 300 -> 300 -> 1
+    critic  Q(s, a) = w3 . relu(W2 . relu(W11 s + b11 + W12 a + b12) + b2) + b3   (s, a) -> 300 -> 300 -> 1
+
+The action enters the critic's first hidden layer as a sum. Every weight and bias starts
+U(+-1/sqrt(fan_in)) (PyTorch `nn.Linear` default; HAQ's `init_w` is unused). Float64 throughout.
+
+One update (HAQ `DDPG.update_policy`; DDPG paper, Algorithm 1):
+1. sample a batch; baseline r_bar <- m on the first update, else r_bar + 0.5 (m - r_bar), m the batch
+   mean reward; rewards become r - r_bar;
+2. y = (r - r_bar) + discount (1 - done) Q'(s', mu'(s')) with the target networks;
+3. critic step on the mean squared error (Q(s, a) - y)^2;
+4. actor step on -mean Q(s, mu(s)) against the updated critic;
+5. soft update of both targets, theta' <- (1 - tau) theta' + tau theta.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
+import numpy as np
+from scipy.special import expit
+
+from hero_lite.rl.noise import HAQ_SIGMA_FINAL, HAQ_SIGMA_INITIAL, ExplorationSchedule
+from hero_lite.rl.replay import ReplayBuffer, Transition
+
+FORMAT = "hero-lite-ddpg-agent"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DDPGConfig:
+    """Every hyper-parameter of the agent; defaults are HAQ's (reference/rl.md section 3).
+
+    Attributes
+    ----------
+    hidden1, hidden2 : widths of the two hidden layers of actor and critic (HAQ: 300, 300).
+    lr_actor, lr_critic : Adam learning rates (HAQ: 1e-4, 1e-3).
+    adam_beta1, adam_beta2, adam_eps : Adam constants (PyTorch defaults).
+    discount : gamma of the TD target (HAQ: 1.0).
+    tau : soft-update rate of the target networks (HAQ: 0.01).
+    batch_size : transitions per update (HAQ: 64).
+    replay_episodes : replay capacity in episodes; capacity = replay_episodes x steps per episode
+        (HAQ: 128 x layers).
+    baseline_rate : step of the moving-average reward baseline (HAQ `moving_alpha`: 0.5).
+    episodes : length of the search; the exploration sd reaches `noise_sigma_final` there.
+    warmup_episodes : episodes of uniform random actions before any update (HAQ: 20).
+    noise_sigma_initial : sd of the truncated-normal noise in the first episode after warm-up (HAQ: 0.5).
+    noise_sigma_final : sd at episode `episodes` (default HAQ's sd after 600 episodes, 0.5 * 0.99^580).
+    updates_per_step : DDPG updates after each stored transition once warm-up is over (HAQ `n_update`: 1).
+    """
+
+    hidden1: int = 300
+    hidden2: int = 300
+    lr_actor: float = 1e-4
+    lr_critic: float = 1e-3
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    discount: float = 1.0
+    tau: float = 0.01
+    batch_size: int = 64
+    replay_episodes: int = 128
+    baseline_rate: float = 0.5
+    episodes: int = 100
+    warmup_episodes: int = 20
+    noise_sigma_initial: float = HAQ_SIGMA_INITIAL
+    noise_sigma_final: float = HAQ_SIGMA_FINAL
+    updates_per_step: int = 1
+
+    def __post_init__(self) -> None:
+        int_ranges = {"hidden1": 1, "hidden2": 1, "batch_size": 1, "replay_episodes": 1, "episodes": 1,
+                      "warmup_episodes": 0, "updates_per_step": 1}
+        for key, lowest in int_ranges.items():
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < lowest:
+                raise ValueError(f"ddpg {key} = {value!r}; valid: integer >= {lowest}")
+        open_closed = {"lr_actor": (0.0, math.inf), "lr_critic": (0.0, math.inf), "adam_eps": (0.0, math.inf),
+                       "tau": (0.0, 1.0), "baseline_rate": (0.0, 1.0), "noise_sigma_initial": (0.0, math.inf),
+                       "noise_sigma_final": (0.0, math.inf)}
+        for key, (lo, hi) in open_closed.items():
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo < value <= hi:
+                raise ValueError(f"ddpg {key} = {value!r}; valid: number in ({lo}, {hi}]")
+        closed_open = {"adam_beta1": (0.0, 1.0), "adam_beta2": (0.0, 1.0)}
+        for key, (lo, hi) in closed_open.items():
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value < hi:
+                raise ValueError(f"ddpg {key} = {value!r}; valid: number in [{lo}, {hi})")
+        if not isinstance(self.discount, (int, float)) or not 0.0 <= self.discount <= 1.0:
+            raise ValueError(f"ddpg discount = {self.discount!r}; valid: number in [0, 1]")
+        if self.warmup_episodes >= self.episodes:
+            raise ValueError(f"ddpg warmup_episodes = {self.warmup_episodes}; valid: < episodes = {self.episodes}")
+        if self.noise_sigma_final > self.noise_sigma_initial:
+            raise ValueError(f"ddpg noise_sigma_final = {self.noise_sigma_final}; valid: <= noise_sigma_initial "
+                             f"= {self.noise_sigma_initial}")
+
+    @property
+    def exploration(self) -> ExplorationSchedule:
+        """The warm-up and noise schedule these settings describe."""
+        return ExplorationSchedule(episodes=self.episodes, warmup_episodes=self.warmup_episodes,
+                                   sigma_initial=self.noise_sigma_initial, sigma_final=self.noise_sigma_final)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DDPGConfig":
+        """Build from a dict of overrides; unknown keys raise ValueError listing the valid ones."""
+        if not isinstance(data, dict):
+            raise TypeError(f"ddpg config: expected a table/dict, got {type(data).__name__}")
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ValueError(f"ddpg config: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
+        return cls(**data)
+
+
+class ParamVector:
+    """Parameters of one network in a single flat float64 vector, with a named view per tensor.
+
+    Adam and the soft update then act on one contiguous array.
+
+    Parameters
+    ----------
+    spec : list of (name, shape, fan_in); the order fixes the layout and the init draws.
+    """
+
+    def __init__(self, spec: list[tuple[str, tuple[int, ...], int]]):
+        self.spec = list(spec)
+        sizes = [math.prod(shape) for _, shape, _ in self.spec]
+        self.flat = np.zeros(sum(sizes), dtype=np.float64)
+        self.views = self.make_views(self.flat)
+
+    def make_views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """Named views into `flat` (same layout as `self.flat`), e.g. into a gradient vector."""
+        views, offset = {}, 0
+        for name, shape, _ in self.spec:
+            size = math.prod(shape)
+            views[name] = flat[offset:offset + size].reshape(shape)
+            offset += size
+        return views
+
+    def init_uniform(self, rng: np.random.Generator) -> None:
+        """PyTorch `nn.Linear` default init: every tensor ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+        for name, shape, fan_in in self.spec:
+            bound = 1.0 / math.sqrt(fan_in)
+            self.views[name][...] = rng.uniform(-bound, bound, size=shape)
+
+
+class Actor:
+    """mu(s) = sigmoid(relu(relu(s W1 + b1) W2 + b2) w3 + b3), s -> hidden1 -> hidden2 -> 1."""
+
+    def __init__(self, n_obs: int, hidden1: int, hidden2: int):
+        self.params = ParamVector([("w1", (n_obs, hidden1), n_obs), ("b1", (hidden1,), n_obs),
+                                   ("w2", (hidden1, hidden2), hidden1), ("b2", (hidden2,), hidden1),
+                                   ("w3", (hidden2, 1), hidden2), ("b3", (1,), hidden2)])
+        self.grad = np.zeros_like(self.params.flat)
+        self.grad_views = self.params.make_views(self.grad)
+
+    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """Actions for a batch.
+
+        Parameters
+        ----------
+        obs : (batch, n_obs) float64.
+
+        Returns
+        -------
+        mu : (batch, 1) float64 in (0, 1).
+        cache : what `backward` needs.
+        """
+        p = self.params.views
+        g1 = np.maximum(obs @ p["w1"] + p["b1"], 0.0)
+        g2 = np.maximum(g1 @ p["w2"] + p["b2"], 0.0)
+        mu = expit(g2 @ p["w3"] + p["b3"])
+        return mu, (obs, g1, g2, mu)
+
+    def backward(self, cache: tuple, d_mu: np.ndarray) -> np.ndarray:
+        """Gradient of a loss with dL/dmu = `d_mu` (batch, 1), written into and returning `self.grad`."""
+        obs, g1, g2, mu = cache
+        g = self.grad_views
+        p = self.params.views
+        d_z = d_mu * mu * (1.0 - mu)  # sigmoid'
+        np.matmul(g2.T, d_z, out=g["w3"])
+        g["b3"][...] = d_z.sum(axis=0)
+        d_g2 = (d_z @ p["w3"].T) * (g2 > 0.0)
+        np.matmul(g1.T, d_g2, out=g["w2"])
+        g["b2"][...] = d_g2.sum(axis=0)
+        d_g1 = (d_g2 @ p["w2"].T) * (g1 > 0.0)
+        np.matmul(obs.T, d_g1, out=g["w1"])
+        g["b1"][...] = d_g1.sum(axis=0)
+        return self.grad
+
+
+class Critic:
+    """Q(s, a) = relu(relu(s W11 + b11 + a W12 + b12) W2 + b2) w3 + b3 (action summed into layer 1)."""
+
+    def __init__(self, n_obs: int, hidden1: int, hidden2: int):
+        self.params = ParamVector([("w11", (n_obs, hidden1), n_obs), ("b11", (hidden1,), n_obs),
+                                   ("w12", (1, hidden1), 1), ("b12", (hidden1,), 1),
+                                   ("w2", (hidden1, hidden2), hidden1), ("b2", (hidden2,), hidden1),
+                                   ("w3", (hidden2, 1), hidden2), ("b3", (1,), hidden2)])
+        self.grad = np.zeros_like(self.params.flat)
+        self.grad_views = self.params.make_views(self.grad)
+
+    def forward(self, obs: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """Q-values for a batch.
+
+        Parameters
+        ----------
+        obs : (batch, n_obs) float64.
+        actions : (batch, 1) float64.
+
+        Returns
+        -------
+        q : (batch, 1) float64.
+        cache : what `backward` and `action_gradient` need.
+        """
+        p = self.params.views
+        h1 = np.maximum(obs @ p["w11"] + p["b11"] + actions * p["w12"] + p["b12"], 0.0)
+        h2 = np.maximum(h1 @ p["w2"] + p["b2"], 0.0)
+        q = h2 @ p["w3"] + p["b3"]
+        return q, (obs, actions, h1, h2)
+
+    def _hidden1_delta(self, cache: tuple, d_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """dL/d(pre-activation) of both hidden layers for dL/dQ = `d_q` (batch, 1)."""
+        _, _, h1, h2 = cache
+        p = self.params.views
+        delta2 = (d_q @ p["w3"].T) * (h2 > 0.0)
+        delta1 = (delta2 @ p["w2"].T) * (h1 > 0.0)
+        return delta1, delta2
+
+    def backward(self, cache: tuple, d_q: np.ndarray) -> np.ndarray:
+        """Parameter gradient for dL/dQ = `d_q` (batch, 1), written into and returning `self.grad`.
+
+        reference/rl.md section 6: dw3 = h2^T dQ; delta2 = (dQ w3^T) * 1[h2 > 0]; dW2 = h1^T delta2;
+        delta1 = (delta2 W2^T) * 1[h1 > 0]; dW11 = s^T delta1; dW12 = a^T delta1; db11 = db12 = sum delta1.
+        """
+        obs, actions, h1, h2 = cache
+        g = self.grad_views
+        delta1, delta2 = self._hidden1_delta(cache, d_q)
+        np.matmul(h2.T, d_q, out=g["w3"])
+        g["b3"][...] = d_q.sum(axis=0)
+        np.matmul(h1.T, delta2, out=g["w2"])
+        g["b2"][...] = delta2.sum(axis=0)
+        np.matmul(obs.T, delta1, out=g["w11"])
+        np.matmul(actions.T, delta1, out=g["w12"])
+        g["b11"][...] = delta1.sum(axis=0)
+        g["b12"][...] = g["b11"]
+        return self.grad
+
+    def action_gradient(self, cache: tuple) -> np.ndarray:
+        """dQ/da for each sample of the batch the cache came from, (batch, 1) float64.
+
+        dQ/da = delta1' W12^T with delta1' the hidden-1 delta for dQ = 1 (reference/rl.md section 6).
+        """
+        delta1, _ = self._hidden1_delta(cache, np.ones((cache[0].shape[0], 1)))
+        return delta1 @ self.params.views["w12"].T
+
+
+class Adam:
+    """Adam with PyTorch semantics (torch.optim.Adam, no weight decay, no amsgrad) on a flat vector.
+
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    theta <- theta - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    """
+
+    def __init__(self, size: int, lr: float, beta1: float, beta2: float, eps: float):
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.m = np.zeros(size, dtype=np.float64)
+        self.v = np.zeros(size, dtype=np.float64)
+        self.step_count = 0
+        self.scratch = np.zeros(size, dtype=np.float64)  # work array, no state
+
+    def step(self, params: np.ndarray, grad: np.ndarray) -> None:
+        """Update `params` (flat float64) in place from `grad` (same shape); no allocation."""
+        self.step_count += 1
+        t = self.step_count
+        scratch = self.scratch
+        self.m *= self.beta1
+        np.multiply(grad, 1.0 - self.beta1, out=scratch)
+        self.m += scratch
+        self.v *= self.beta2
+        np.multiply(grad, grad, out=scratch)
+        scratch *= 1.0 - self.beta2
+        self.v += scratch
+        bias_correction1 = 1.0 - self.beta1**t
+        bias_correction2 = 1.0 - self.beta2**t
+        np.sqrt(self.v, out=scratch)
+        scratch /= math.sqrt(bias_correction2)
+        scratch += self.eps
+        np.divide(self.m, scratch, out=scratch)
+        scratch *= self.lr / bias_correction1
+        params -= scratch
+
+
+def soft_update(target: np.ndarray, source: np.ndarray, tau: float, scratch: np.ndarray) -> None:
+    """theta' <- (1 - tau) theta' + tau theta, in place on `target` (DDPG paper; HAQ `soft_update`).
+
+    `scratch` is a work array of the same shape (avoids allocating one per update).
+    """
+    target *= 1.0 - tau
+    np.multiply(source, tau, out=scratch)
+    target += scratch
+
+
+def update_baseline(baseline: float | None, batch_mean_reward: float, rate: float) -> float:
+    """HAQ's moving-average reward baseline: m on the first call (baseline None), else b + rate (m - b)."""
+    if baseline is None:
+        return float(batch_mean_reward)
+    return float(baseline + rate * (batch_mean_reward - baseline))
+
+
+class DDPGAgent:
+    """HAQ's DDPG agent for a scalar action in [0, 1].
+
+    Parameters
+    ----------
+    n_obs : observation length.
+    config : hyper-parameters.
+    rng : the only source of randomness (init, exploration, replay sampling); the agent keeps it and
+        its state is part of `state_dict`, so a restored agent continues bit for bit.
+    steps_per_episode : steps of one episode; sets the replay capacity, config.replay_episodes x this.
+
+    The agent counts finished episodes (`episode`): `observe` of a transition with done=True ends one.
+    `act(obs, explore=True)` explores as the schedule says for the current episode.
+    """
+
+    def __init__(self, n_obs: int, config: DDPGConfig, rng: np.random.Generator, *, steps_per_episode: int):
+        if not isinstance(n_obs, (int, np.integer)) or n_obs < 1:
+            raise ValueError(f"n_obs = {n_obs!r}; valid: integer >= 1")
+        if not isinstance(steps_per_episode, (int, np.integer)) or steps_per_episode < 1:
+            raise ValueError(f"steps_per_episode = {steps_per_episode!r}; valid: integer >= 1")
+        if not isinstance(config, DDPGConfig):
+            raise TypeError(f"config must be a DDPGConfig, got {type(config).__name__}")
+        self.n_obs = int(n_obs)
+        self.steps_per_episode = int(steps_per_episode)
+        self.config = config
+        self.exploration = config.exploration
+        self.rng = rng
+        c = config
+        self.actor = Actor(self.n_obs, c.hidden1, c.hidden2)
+        self.critic = Critic(self.n_obs, c.hidden1, c.hidden2)
+        self.actor.params.init_uniform(rng)
+        self.critic.params.init_uniform(rng)
+        self.actor_target = Actor(self.n_obs, c.hidden1, c.hidden2)
+        self.critic_target = Critic(self.n_obs, c.hidden1, c.hidden2)
+        self.actor_target.params.flat[:] = self.actor.params.flat  # hard update (HAQ)
+        self.critic_target.params.flat[:] = self.critic.params.flat
+        self.actor_optim = Adam(self.actor.params.flat.size, c.lr_actor, c.adam_beta1, c.adam_beta2, c.adam_eps)
+        self.critic_optim = Adam(self.critic.params.flat.size, c.lr_critic, c.adam_beta1, c.adam_beta2, c.adam_eps)
+        self.replay = ReplayBuffer(c.replay_episodes * self.steps_per_episode, self.n_obs)
+        self.baseline: float | None = None
+        self.episode = 0
+        self.updates = 0
+
+    def _check_obs(self, obs) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float64)
+        if obs.shape != (self.n_obs,):
+            raise ValueError(f"observation shape {obs.shape}; expected ({self.n_obs},)")
+        return obs
+
+    def actor_action(self, obs) -> float:
+        """The actor's deterministic action mu(obs) in (0, 1) for obs (n_obs,)."""
+        mu, _ = self.actor.forward(self._check_obs(obs)[None, :])
+        return float(mu[0, 0])
+
+    def act(self, obs, explore: bool) -> float:
+        """Action in [0, 1] for obs (n_obs,) float.
+
+        explore=False: the actor's output. explore=True: U(0, 1) in warm-up episodes, else a truncated
+        normal around the actor's output with the current episode's sd (one rng draw either way).
+        """
+        if explore and self.exploration.is_warmup(self.episode):
+            return float(self.rng.random())
+        mu = self.actor_action(obs)
+        if not explore:
+            return mu
+        return self.exploration.explore(self.episode, mu, self.rng)
+
+    @property
+    def in_warmup(self) -> bool:
+        """Whether the current episode is a warm-up episode (random actions, no updates)."""
+        return self.exploration.is_warmup(self.episode)
+
+    @property
+    def exploration_sigma(self) -> float | None:
+        """sd of the exploration noise in the current episode; None in warm-up (uniform actions)."""
+        return None if self.in_warmup else self.exploration.sigma(self.episode)
+
+    def observe(self, transition: Transition) -> None:
+        """Store a transition in the replay buffer; done=True also ends the current episode."""
+        self.replay.add(transition)
+        if transition.done:
+            self.episode += 1
+
+    def update(self) -> dict[str, float]:
+        """One DDPG update (module docstring). Needs a non-empty replay buffer.
+
+        Returns
+        -------
+        dict with critic_loss (MSE before the step), actor_loss (-mean Q(s, mu(s)) with the updated
+        critic, before the actor step), q_mean (mean Q(s, a) of the batch before the step), baseline,
+        batch_reward_mean.
+        """
+        c = self.config
+        batch = self.replay.sample(c.batch_size, self.rng)
+        batch_reward_mean = float(batch.rewards.mean())
+        self.baseline = update_baseline(self.baseline, batch_reward_mean, c.baseline_rate)
+        rewards = batch.rewards - self.baseline
+
+        if c.discount > 0.0:
+            next_actions, _ = self.actor_target.forward(batch.next_obs)
+            next_q, _ = self.critic_target.forward(batch.next_obs, next_actions)
+            target_q = rewards + c.discount * batch.not_done * next_q
+        else:  # the bootstrap term vanishes; skip the two target forward passes
+            target_q = rewards
+
+        q, critic_cache = self.critic.forward(batch.obs, batch.actions)
+        td_error = q - target_q
+        n = q.shape[0]
+        critic_loss = float(np.mean(td_error**2))
+        self.critic_optim.step(self.critic.params.flat, self.critic.backward(critic_cache, (2.0 / n) * td_error))
+
+        mu, actor_cache = self.actor.forward(batch.obs)
+        q_of_mu, cache_of_mu = self.critic.forward(batch.obs, mu)
+        actor_loss = -float(q_of_mu.mean())
+        d_mu = -self.critic.action_gradient(cache_of_mu) / n
+        self.actor_optim.step(self.actor.params.flat, self.actor.backward(actor_cache, d_mu))
+
+        soft_update(self.actor_target.params.flat, self.actor.params.flat, c.tau, self.actor_optim.scratch)
+        soft_update(self.critic_target.params.flat, self.critic.params.flat, c.tau, self.critic_optim.scratch)
+        self.updates += 1
+        return {"critic_loss": critic_loss, "actor_loss": actor_loss, "q_mean": float(q.mean()),
+                "baseline": self.baseline, "batch_reward_mean": batch_reward_mean}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resumed agent needs, as copies: config, the four networks, both Adams, the
+        replay buffer, episode and update counters, baseline and the generator state."""
+        return {
+            "n_obs": self.n_obs,
+            "steps_per_episode": self.steps_per_episode,
+            "config": self.config.to_dict(),
+            "actor": self.actor.params.flat.copy(),
+            "critic": self.critic.params.flat.copy(),
+            "actor_target": self.actor_target.params.flat.copy(),
+            "critic_target": self.critic_target.params.flat.copy(),
+            "actor_adam": {"m": self.actor_optim.m.copy(), "v": self.actor_optim.v.copy(),
+                           "step": self.actor_optim.step_count},
+            "critic_adam": {"m": self.critic_optim.m.copy(), "v": self.critic_optim.v.copy(),
+                            "step": self.critic_optim.step_count},
+            "replay": self.replay.state_dict(),
+            "episode": self.episode,
+            "updates": self.updates,
+            "baseline": self.baseline,
+            "rng": json.loads(json.dumps(self.rng.bit_generator.state)),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore from `state_dict()` output; n_obs, steps per episode and config must match.
+
+        The generator passed at construction gets the saved state (same bit generator type required).
+        """
+        if int(state["n_obs"]) != self.n_obs or int(state["steps_per_episode"]) != self.steps_per_episode:
+            raise ValueError(f"agent state is for n_obs {state['n_obs']}, steps_per_episode "
+                             f"{state['steps_per_episode']}; this agent has {self.n_obs}, {self.steps_per_episode}")
+        saved_config = DDPGConfig.from_dict(dict(state["config"]))
+        if saved_config != self.config:
+            diffs = [f"{k} {v!r} (agent: {getattr(self.config, k)!r})" for k, v in saved_config.to_dict().items()
+                     if getattr(self.config, k) != v]
+            raise ValueError(f"agent state has another config: {', '.join(diffs)}")
+        rng_state = state["rng"]
+        if rng_state.get("bit_generator") != type(self.rng.bit_generator).__name__:
+            raise ValueError(f"agent state has a {rng_state.get('bit_generator')} generator; "
+                             f"this agent's is {type(self.rng.bit_generator).__name__}")
+        for name, net in (("actor", self.actor), ("critic", self.critic), ("actor_target", self.actor_target),
+                          ("critic_target", self.critic_target)):
+            values = np.asarray(state[name], dtype=np.float64)
+            if values.shape != net.params.flat.shape:
+                raise ValueError(f"agent state {name} has {values.size} parameters; expected {net.params.flat.size}")
+            net.params.flat[:] = values
+        for name, optim in (("actor_adam", self.actor_optim), ("critic_adam", self.critic_optim)):
+            for moment in ("m", "v"):
+                values = np.asarray(state[name][moment], dtype=np.float64)
+                if values.shape != optim.m.shape:
+                    raise ValueError(f"agent state {name}.{moment} has shape {values.shape}; expected {optim.m.shape}")
+                getattr(optim, moment)[:] = values
+            optim.step_count = int(state[name]["step"])
+        self.replay.load_state_dict(state["replay"])
+        self.episode = int(state["episode"])
+        self.updates = int(state["updates"])
+        self.baseline = None if state["baseline"] is None else float(state["baseline"])
+        self.rng.bit_generator.state = rng_state
+
+    def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
+        """Write the full agent state (see `state_dict`) to HDF5, atomically (temp file, then rename).
+
+        Layout (format `hero-lite-ddpg-agent`, version 1)::
+
+            /  attrs: format, format_version, config (JSON), n_obs, steps_per_episode, episode,
+                      updates, has_baseline, baseline, rng_state (JSON), metadata (JSON, caller's)
+            /actor, /critic, /actor_target, /critic_target   flat float64 parameter vectors
+            /actor_adam, /critic_adam    groups: m, v (float64), attr step
+            /replay                      group: obs, actions, rewards, next_obs, dones; attrs capacity,
+                                         n_obs, size, position
+        """
+        state = self.state_dict()
+        path = os.fspath(path)
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
+        try:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["format"] = FORMAT
+                f.attrs["format_version"] = FORMAT_VERSION
+                f.attrs["config"] = json.dumps(state["config"])
+                f.attrs["n_obs"] = state["n_obs"]
+                f.attrs["steps_per_episode"] = state["steps_per_episode"]
+                f.attrs["episode"] = state["episode"]
+                f.attrs["updates"] = state["updates"]
+                f.attrs["has_baseline"] = state["baseline"] is not None
+                f.attrs["baseline"] = 0.0 if state["baseline"] is None else state["baseline"]
+                f.attrs["rng_state"] = json.dumps(state["rng"])
+                f.attrs["metadata"] = json.dumps(metadata or {})
+                for name in ("actor", "critic", "actor_target", "critic_target"):
+                    f.create_dataset(name, data=state[name])
+                for name in ("actor_adam", "critic_adam"):
+                    group = f.create_group(name)
+                    group.create_dataset("m", data=state[name]["m"])
+                    group.create_dataset("v", data=state[name]["v"])
+                    group.attrs["step"] = state[name]["step"]
+                replay = f.create_group("replay")
+                for key in ("capacity", "n_obs", "size", "position"):
+                    replay.attrs[key] = state["replay"][key]
+                for key in ("obs", "actions", "rewards", "next_obs", "dones"):
+                    replay.create_dataset(key, data=state["replay"][key])
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "DDPGAgent":
+        """Rebuild an agent saved by `save`, with a generator of the saved type and state.
+
+        Raises ValueError naming the problem if the file is not a hero-lite agent.
+        """
+        state, _ = read_agent_file(path)
+        rng = np.random.Generator(getattr(np.random, state["rng"]["bit_generator"])())
+        agent = cls(state["n_obs"], DDPGConfig.from_dict(state["config"]), rng,
+                    steps_per_episode=state["steps_per_episode"])
+        agent.load_state_dict(state)
+        return agent
+
+
+def read_agent_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(state dict as `DDPGAgent.state_dict` returns it, caller metadata) from a file written by `save`."""
+    path = os.fspath(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise ValueError(f"{path}: not a hero-lite agent file (format {f.attrs.get('format')!r})")
+            version = int(f.attrs["format_version"])
+            if version != FORMAT_VERSION:
+                raise ValueError(f"{path}: agent file version {version}; this hero-lite reads {FORMAT_VERSION}")
+            state = {
+                "n_obs": int(f.attrs["n_obs"]),
+                "steps_per_episode": int(f.attrs["steps_per_episode"]),
+                "config": json.loads(f.attrs["config"]),
+                "episode": int(f.attrs["episode"]),
+                "updates": int(f.attrs["updates"]),
+                "baseline": float(f.attrs["baseline"]) if bool(f.attrs["has_baseline"]) else None,
+                "rng": json.loads(f.attrs["rng_state"]),
+            }
+            for name in ("actor", "critic", "actor_target", "critic_target"):
+                state[name] = f[name][...]
+            for name in ("actor_adam", "critic_adam"):
+                state[name] = {"m": f[name]["m"][...], "v": f[name]["v"][...], "step": int(f[name].attrs["step"])}
+            replay = f["replay"]
+            state["replay"] = {key: int(replay.attrs[key]) for key in ("capacity", "n_obs", "size", "position")}
+            for key in ("obs", "actions", "rewards", "next_obs", "dones"):
+                state["replay"][key] = replay[key][...]
+            metadata = json.loads(f.attrs["metadata"])
+    except (OSError, KeyError) as err:
+        raise ValueError(f"{path}: cannot read agent state ({err})") from err
+    return state, metadata

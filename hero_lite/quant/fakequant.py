@@ -48,9 +48,17 @@ class FakeQuantHooks(QuantHooks):
     def __init__(self, model: NGPModel, policy: QuantPolicy, activation_ranges: dict[str, tuple[float, float]],
                  per_channel: bool = False):
         self.model = model
-        self.policy = policy
         self.points = {p.name: p for p in policy.points(model.config)}
+        self.hash_points = [p for p in self.points.values() if p.kind == "hash_level"]
         self.per_channel = per_channel
+        self.activation_ranges = dict(activation_ranges)
+        self._table_q = None
+        self._workspace = Workspace()
+        self.set_policy(policy)
+
+    def set_policy(self, policy: QuantPolicy) -> None:
+        """Switch to other bits (same model and point set); tensor ranges are recomputed (dynamic)."""
+        self.policy = policy
         self.act_params: dict[str, QuantParams] = {}
         for name, p in self.points.items():
             if p.kind != "activation":
@@ -58,17 +66,14 @@ class FakeQuantHooks(QuantHooks):
             bits = policy.bits[name]
             if bits == FLOAT_BITS:
                 continue
-            if name not in activation_ranges:
+            if name not in self.activation_ranges:
                 raise ValueError(f"no calibrated range for activation point {name}")
-            lo, hi = activation_ranges[name]
+            lo, hi = self.activation_ranges[name]
             self.act_params[name] = make_params(p.scheme, bits, lo, hi)
-        self.hash_points = [p for p in self.points.values() if p.kind == "hash_level"]
         self.hash_quantized = any(policy.bits[p.name] != FLOAT_BITS for p in self.hash_points)
         self.frozen = False
         self.tensor_params: dict[str, QuantParams] = {}
-        self._table_q = None
         self._weights_q: dict[str, np.ndarray] = {}
-        self._workspace = Workspace()
 
     # ------------------------------------------------------------------ stored tensors
 

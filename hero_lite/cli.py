@@ -504,6 +504,64 @@ def run(scene_dir, out_dir, latency_budget, area_budget, energy_budget, size_bud
         write_json(json_path, summary)
 
 
+# ---------------------------------------------------------------------------- reproduce
+
+
+@cli.command()
+@click.option("--scene", "scene", default="scenes/tiny", show_default=True,
+              help="Procedural scene to regenerate: a name (tiny, primitives, lattice) or its bundled folder, "
+                   "whose files are then compared with the regenerated ones.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Run folder (its earlier reproduce outputs are replaced).")
+@click.option("--check", "reference_path", type=click.Path(dir_okay=False), default=None,
+              help="Reference fingerprint.json to check against: exit 0 if everything holds, 1 on drift.")
+@click.option("--tolerance", "tolerance_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML or JSON file overriding the default tolerances (see hero_lite/search/reproduce.py).")
+@_friendly_errors
+def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
+    """Run the whole pipeline in miniature and write OUT/fingerprint.json; optionally check it.
+
+    Scene generation, fp32 training, PTQ and QAT of a fixed policy, simulation on both presets and
+    a short search, all seeded: digests of the images, parameters and packed models plus every
+    headline number. With --check, prints a drift report (key, reference, now, allowed, verdict),
+    writes OUT/drift_report.txt and exits 0 (holds), 1 (drift) or 2 (bad input).
+    """
+    import shutil
+
+    from hero_lite.search.reproduce import (ReproduceConfig, Tolerances, compare_fingerprints, format_report,
+                                            load_fingerprint, run_miniature)
+
+    name = os.path.basename(os.path.normpath(scene))
+    bundled = scene if os.path.isdir(scene) else None
+    if bundled is None and os.sep in scene:
+        raise UserError(f"scene folder not found: {scene}")
+    config = ReproduceConfig(scene=name)
+    reference = load_fingerprint(reference_path) if reference_path else None
+    tolerances = Tolerances.from_file(tolerance_path) if tolerance_path else Tolerances.default()
+    for stale in ("scene", "train", "search", "ptq.h5", "qat.h5", "fingerprint.json", "drift_report.txt"):
+        path = os.path.join(out_dir, stale)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+    fingerprint = run_miniature(out_dir, config, bundled_scene=bundled,
+                                log=lambda message: click.echo(f"[reproduce] {message}", err=True))
+    click.echo(f"wrote {os.path.join(out_dir, 'fingerprint.json')} in {fingerprint['seconds']:.0f} s "
+               f"(environment {fingerprint['environment_id']})")
+    if reference is None:
+        return
+    rows = compare_fingerprints(reference, fingerprint, tolerances)
+    report = format_report(rows)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "drift_report.txt"), "w") as f:
+        f.write(report + "\n")
+    click.echo(report)
+    if any(r.verdict == "drift" for r in rows):
+        click.echo(f"drift against {reference_path}", err=True)
+        sys.exit(1)
+    click.echo(f"reproduces {reference_path}")
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="hero-lite")

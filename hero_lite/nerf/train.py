@@ -170,28 +170,38 @@ class Trainer:
             all_cells=step < cfg.occupancy_warmup_steps, decay=cfg.occupancy_decay, threshold=cfg.occupancy_threshold,
         )
 
+    def _forward_batch(self):
+        """Sample a batch and run the forward pass: (batch, fwd, colors, target, bg, loss, grad_colors)."""
+        cfg = self.config
+        model = self.model
+        rng = self.rng
+        batch = sample_ray_batch(model, self.scene, self.pixels, self.n_rays, rng, 2 * cfg.samples_per_step)
+        sh = sh_encode(batch.directions)
+        fwd = model.forward(batch.positions, sh, batch.ray_ids, self.hooks)
+        if cfg.random_background:
+            bg = rng.random((batch.n_rays, 3), dtype=np.float32)
+        else:
+            bg = np.ones((batch.n_rays, 3), dtype=np.float32)
+        colors, _ = composite(fwd.sigmas, fwd.rgbs, model.config.step_size, batch.ray_offsets, bg, TRANSMITTANCE_EPS)
+        alpha = batch.target_rgba[:, 3:4]
+        target = batch.target_rgba[:, :3] * alpha + bg * (1.0 - alpha)
+        loss, grad_colors = loss_and_grad(colors, target, cfg.loss, cfg.huber_delta)
+        return batch, fwd, colors, target, loss, grad_colors
+
+    def mean_loss(self, batches: int) -> float:
+        """Mean training loss of the current model over `batches` fresh batches, without updating it."""
+        return float(np.mean([self._forward_batch()[4] for _ in range(batches)]))
+
     def step(self, progress: float) -> StepStats:
         """One optimisation step at schedule progress `progress` in [0, 1]."""
         cfg = self.config
         model = self.model
-        dt = model.config.step_size
-        rng = self.rng
         self._occupancy_step()
 
-        batch = sample_ray_batch(model, self.scene, self.pixels, self.n_rays, rng, 2 * cfg.samples_per_step)
-        n_rays, n_samples, offsets = batch.n_rays, batch.n_samples, batch.ray_offsets
-        sh = sh_encode(batch.directions)
-        fwd = model.forward(batch.positions, sh, batch.ray_ids, self.hooks)
-        if cfg.random_background:
-            bg = rng.random((n_rays, 3), dtype=np.float32)
-        else:
-            bg = np.ones((n_rays, 3), dtype=np.float32)
-        colors, _ = composite(fwd.sigmas, fwd.rgbs, dt, offsets, bg, TRANSMITTANCE_EPS)
-        alpha = batch.target_rgba[:, 3:4]
-        target = batch.target_rgba[:, :3] * alpha + bg * (1.0 - alpha)
-        loss, grad_colors = loss_and_grad(colors, target, cfg.loss, cfg.huber_delta)
-        grad_sigmas, grad_rgbs = composite_backward(fwd.sigmas, fwd.rgbs, dt, offsets, colors, grad_colors,
-                                                    TRANSMITTANCE_EPS)
+        batch, fwd, colors, target, loss, grad_colors = self._forward_batch()
+        n_rays, n_samples = batch.n_rays, batch.n_samples
+        grad_sigmas, grad_rgbs = composite_backward(fwd.sigmas, fwd.rgbs, model.config.step_size, batch.ray_offsets,
+                                                    colors, grad_colors, TRANSMITTANCE_EPS)
         model.backward(fwd, grad_sigmas, grad_rgbs, self.grads, self.hooks)
         lr = learning_rate(cfg, progress)
         self.optimizer.step(self.grads, lr)

@@ -1,0 +1,124 @@
+"""The headline experiment of issue 6: HERO against CAQ-like at matched quality.
+
+    python benchmarks/bench_compare.py [--scenes primitives,lattice] [--seeds 0,1,2]
+        [--fractions 1.0,0.85,0.7,0.6] [--episodes 100] [--out runs/headline]
+
+Protocol, per scene (edge preset, one fp32 checkpoint per scene shared by every method) and seed:
+1. CAQ-like: learn bit-widths (defaults of `hero-lite compare`), final QAT, test-view report.
+2. HERO: searches with latency budgets f x CAQ's test-view latency (absolute ms) for each fraction f,
+   each followed by the same final QAT and report.
+3. Keep the fastest HERO policy whose test PSNR is at most 0.1 dB below CAQ's; report latency ratio
+   (CAQ / HERO), cost-efficiency ratio (HERO / CAQ) under the 'fixed' and 'fit' area modes and
+   model-size ratio (CAQ / HERO).
+Prints one JSON object (every run, the matches, mean and spread per scene) and writes it to
+OUT/headline.json; a run folder per search under OUT. Checkpoints: runs/bench/SCENE/checkpoint.h5,
+trained (1200 steps, seed 0) if missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import commit, machine, repo_path  # noqa: E402
+
+MATCH_DB = 0.1
+
+
+def _checkpoint(scene: str) -> str:
+    from hero_lite.nerf.pipeline import train_run
+
+    run_dir = repo_path("runs", "bench", scene)
+    path = os.path.join(run_dir, "checkpoint.h5")
+    if not os.path.exists(path):
+        print(f"training {scene} (1200 steps)", file=sys.stderr)
+        train_run(repo_path("scenes", scene), run_dir, steps=1200, seed=0)
+    return path
+
+
+def _numbers(summary: dict) -> dict:
+    keys = ("psnr", "fp32_psnr", "latency_ms", "area_mm2", "cost_efficiency", "area_mm2_fit", "cost_efficiency_fit",
+            "energy_uj", "model_bytes")
+    return {k: summary[k] for k in keys} | {"bits": summary["policy"]["points"], "unit_shares": summary.get("unit_shares")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenes", default="primitives,lattice")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--fractions", default="1.0,0.85,0.7,0.6")
+    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--out", default=repo_path("runs", "headline"))
+    args = parser.parse_args()
+
+    from hero_lite.quant.learned import BitLearningConfig
+    from hero_lite.search.baselines import caq_policy
+    from hero_lite.search.hero import SearchConfig, final_report, hero_search, prepare
+
+    fractions = [float(f) for f in args.fractions.split(",")]
+    result = {"benchmark": "headline", "commit": commit(), "machine": machine(), "episodes": args.episodes,
+              "fractions": fractions, "scenes": {}}
+    os.makedirs(args.out, exist_ok=True)
+    for scene in args.scenes.split(","):
+        scene_dir = repo_path("scenes", scene)
+        checkpoint = _checkpoint(scene)
+        runs = []
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            start = time.perf_counter()
+            base = SearchConfig(episodes=args.episodes, seed=seed)
+            setup = prepare(checkpoint, scene_dir, base)
+            policy, info = caq_policy(setup, BitLearningConfig(), seed)
+            caq = _numbers(final_report(setup, policy, SearchConfig(point_set="caq", seed=seed), None)) | {
+                "mean_bits": info["mean_bits"], "seconds": time.perf_counter() - start}
+            print(f"{scene} seed {seed} caq: {caq['psnr']:.2f} dB {caq['latency_ms']:.3f} ms", file=sys.stderr)
+            heroes = []
+            for fraction in fractions:
+                start = time.perf_counter()
+                limit = f"{fraction * caq['latency_ms']:.6f}"
+                config = SearchConfig(episodes=args.episodes, seed=seed, budgets={"latency_ms": limit})
+                out_dir = os.path.join(args.out, f"{scene}_s{seed}_f{fraction:g}")
+                if os.path.exists(os.path.join(out_dir, "summary.json")):
+                    with open(os.path.join(out_dir, "summary.json")) as f:
+                        summary = json.load(f)
+                else:
+                    summary = hero_search(checkpoint, scene_dir, out_dir, config)
+                hero = _numbers(summary) | {"fraction": fraction, "budget_ms": float(limit),
+                                            "budget_met": summary["budget_met"], "seconds": time.perf_counter() - start}
+                heroes.append(hero)
+                print(f"{scene} seed {seed} hero f={fraction}: {hero['psnr']:.2f} dB {hero['latency_ms']:.3f} ms",
+                      file=sys.stderr)
+            matched = [h for h in heroes if h["psnr"] >= caq["psnr"] - MATCH_DB and h["budget_met"]]
+            best = min(matched, key=lambda h: h["latency_ms"]) if matched else None
+            run = {"seed": seed, "caq": caq, "hero": heroes, "match": None}
+            if best is not None:
+                run["match"] = {
+                    "fraction": best["fraction"],
+                    "psnr_delta_db": best["psnr"] - caq["psnr"],
+                    "latency_ratio": caq["latency_ms"] / best["latency_ms"],
+                    "cost_efficiency_ratio_fixed": best["cost_efficiency"] / caq["cost_efficiency"],
+                    "cost_efficiency_ratio_fit": best["cost_efficiency_fit"] / caq["cost_efficiency_fit"],
+                    "model_size_ratio": caq["model_bytes"] / best["model_bytes"],
+                }
+            runs.append(run)
+            with open(os.path.join(args.out, "headline.partial.json"), "w") as f:
+                json.dump(result | {"scenes": {**result["scenes"], scene: {"runs": runs}}}, f, indent=1)
+        matches = [r["match"] for r in runs if r["match"]]
+        summary = {"matched_seeds": len(matches), "seeds": len(runs)}
+        for key in ("latency_ratio", "cost_efficiency_ratio_fixed", "cost_efficiency_ratio_fit", "model_size_ratio",
+                    "psnr_delta_db"):
+            values = [m[key] for m in matches]
+            if values:
+                summary[key] = {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
+        result["scenes"][scene] = {"runs": runs, "summary": summary}
+    with open(os.path.join(args.out, "headline.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""`hero-lite compare` on scenes/tiny with small budgets: every method runs end to end, returns a valid
+policy that meets its constraints, and compare.json has every key for every method. Also the CAQ-like
+learner's direction (bits fall as the penalty rises) and the BitOps proxy."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hero_lite.cli import cli
+from hero_lite.nerf.checkpoint import load_checkpoint
+from hero_lite.nerf.config import ModelConfig
+from hero_lite.quant.calibrate import calibrate_activations
+from hero_lite.quant.learned import BitLearningConfig, learn_bit_widths
+from hero_lite.quant.points import quant_points
+from hero_lite.quant.policy import QuantPolicy, uniform_policy
+from hero_lite.search.baselines import bitops_per_sample
+from hero_lite.search.compare import DEFAULT_METHODS, ROW_KEYS, parse_methods
+
+CONFIG = {"episodes": 3, "qat_steps": 2, "qat_samples": 1 << 13, "final_qat_steps": 4, "val_views": 1,
+          "budgets": {"latency_ms": "0.95x"}}
+
+
+def test_bitops_proxy_matches_caq_formula_and_falls_with_bits():
+    points = quant_points(ModelConfig(), "hero")
+    eight = uniform_policy(ModelConfig(), 8, 8).bits
+    c, F, L = 32, 2, 16
+    mlp = 32 * 64 * 64 + 64 * 16 * 64 + (16 + 16) * 64 * 64 + 64 * 64 * 64 + 64 * 3 * 64  # b_w b_a = 64
+    assert bitops_per_sample(eight, points) == L * F * (12 * c * c + 8 * c * 8) + mlp
+    four = uniform_policy(ModelConfig(), 4, 4).bits
+    assert bitops_per_sample(four, points) < bitops_per_sample(eight, points)
+    caq = quant_points(ModelConfig(), "caq")
+    caq8 = uniform_policy(ModelConfig(), 8, 8, "caq").bits
+    assert bitops_per_sample(caq8, caq) == bitops_per_sample(eight, points)
+
+
+def test_parse_methods():
+    assert parse_methods("fp32, uniform4-ptq,hero") == ["fp32", "uniform4-ptq", "hero"]
+    for bad, message in (("fast", "unknown method"), ("uniform12", "2..8"), ("hero,hero", "once"), ("", "once")):
+        with pytest.raises(ValueError, match=message):
+            parse_methods(bad)
+
+
+def test_caq_bits_fall_as_the_penalty_rises(tiny_checkpoint, tiny_scenes):
+    model, _ = load_checkpoint(tiny_checkpoint)
+    train = tiny_scenes[0]
+    ranges = calibrate_activations(model, train, np.random.default_rng(0))
+    mean_bits = []
+    for penalty in (0.0, 1.0):
+        config = BitLearningConfig(mode="mdl", penalty=penalty, steps=12, samples_per_step=1 << 13, loss_batches=2)
+        result = learn_bit_widths(model.copy(), train, ranges, config, np.random.default_rng(0))
+        learned = result.soft_trace[-1][[n != "act.sigma" for n in result.names]]
+        mean_bits.append(float(learned.mean()))
+        assert result.policy.bits["act.sigma"] == 32  # CAQ keeps the density output unquantized at the start
+        QuantPolicy.from_dict(result.policy.to_dict(), model.config)  # a valid policy
+    assert mean_bits[1] < mean_bits[0] - 0.5
+
+
+def test_compare_runs_every_method_end_to_end(tiny_checkpoint, tiny_dir, tmp_path):
+    config_path = tmp_path / "search.json"
+    config_path.write_text(json.dumps(CONFIG))
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(cli, ["compare", str(tiny_checkpoint), str(tiny_dir), "--out", str(out),
+                                      "--methods", ",".join(DEFAULT_METHODS) + ",uniform6-ptq", "--config",
+                                      str(config_path), "--episodes", "3", "--caq-steps", "6"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "compare.json").read_text())
+    rows = data["methods"]
+    assert list(rows) == list(DEFAULT_METHODS) + ["uniform6-ptq"]
+    for method, row in rows.items():
+        assert set(ROW_KEYS) <= set(row), method
+        assert np.isfinite(row["psnr"]) and row["latency_ms"] > 0 and row["model_bytes"] > 0
+        QuantPolicy.from_dict({"set": row["point_set"], "points": row["bits"],
+                               "model": data_model(tiny_checkpoint)}, load_checkpoint(tiny_checkpoint)[0].config)
+    for method in ("hero", "random"):  # searched under the simulated 0.95x latency budget
+        assert rows[method]["budget_met"] is True, method
+    assert rows["haq"]["proxy_budget_met"] is True  # HAQ-like: 0.95x of uniform 8-bit BitOps
+    assert rows["fp32"]["model_bytes"] > rows["uniform8"]["model_bytes"] > rows["uniform6-ptq"]["model_bytes"]
+    assert rows["caq"]["point_set"] == "caq" and "hash.all" in rows["caq"]["bits"]
+    assert (out / "pareto.png").stat().st_size > 0 and "| hero |" in (out / "compare.md").read_text()
+
+
+def data_model(checkpoint):
+    from hero_lite.quant.policy import model_signature
+
+    return model_signature(load_checkpoint(checkpoint)[0].config)

@@ -373,11 +373,10 @@ def budget_options(fn):
     return fn
 
 
-def _budgets(latency_budget, area_budget, energy_budget, size_budget, default_latency="0.6x"):
+def _budgets(latency_budget, area_budget, energy_budget, size_budget):
+    """The budgets given on the command line ({} if none: the config file's or the default 0.6x latency)."""
     budgets = {"latency_ms": latency_budget, "area_mm2": area_budget, "energy_uj": energy_budget,
                "model_bytes": size_budget}
-    if all(v is None for v in budgets.values()):
-        budgets["latency_ms"] = default_latency
     return {k: v for k, v in budgets.items() if v is not None}
 
 
@@ -401,7 +400,10 @@ def _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, re
     data = {}
     if config_path:
         data = _read_config_file(config_path)
-    data.update({"episodes": episodes, "point_set": point_set, "accel": accel, "budgets": budgets, "seed": seed})
+    # options given on the command line override the file; unset ones keep the file's or SearchConfig's defaults
+    given = {"episodes": episodes, "point_set": point_set, "accel": accel, "budgets": budgets or None}
+    data.update({k: v for k, v in given.items() if v is not None})
+    data["seed"] = seed
     if area_mode is not None:
         data["area_mode"] = area_mode
     if qat_steps is not None:
@@ -430,9 +432,10 @@ def search_options(fn):
                       help="psnr: 0.1 x PSNR change under the budget; multi: also -log latency (see docs).")(fn)
     fn = click.option("--qat-steps", type=click.IntRange(min=0), default=None, help="Fine-tune steps per episode [30].")(fn)
     fn = click.option("--area-mode", type=click.Choice(["fixed", "fit"]), default=None)(fn)
-    fn = click.option("--set", "point_set", type=click.Choice(["hero", "caq"]), default="hero", show_default=True)(fn)
-    fn = click.option("--episodes", type=click.IntRange(min=1), default=100, show_default=True)(fn)
-    fn = click.option("--accel", default="edge", show_default=True, help="Preset (edge, server) or a .toml file.")(fn)
+    fn = click.option("--set", "point_set", type=click.Choice(["hero", "caq"]), default=None,
+                      help="Point set [hero].")(fn)
+    fn = click.option("--episodes", type=click.IntRange(min=1), default=None, help="Search episodes [100].")(fn)
+    fn = click.option("--accel", default=None, help="Preset (edge, server) or a .toml file [edge].")(fn)
     return budget_options(fn)
 
 
@@ -453,7 +456,7 @@ def search(checkpoint, scene_dir, latency_budget, area_budget, energy_budget, si
     budgets = _budgets(latency_budget, area_budget, energy_budget, size_budget)
     config = _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path)
     state = {"best": None}
-    with click.progressbar(length=episodes, label="searching", file=sys.stderr, item_show_func=lambda s: s) as bar:
+    with click.progressbar(length=config.episodes, label="searching", file=sys.stderr, item_show_func=lambda s: s) as bar:
         summary = hero_search(checkpoint, scene_dir, out_dir, config, resume=resume, progress=_search_progress(bar, state))
     _echo_summary(summary, out_dir)
     if json_path:
@@ -496,7 +499,7 @@ def run(scene_dir, out_dir, latency_budget, area_budget, energy_budget, size_bud
         click.echo(f"fp32: {metrics['steps']} steps in {metrics['train_seconds']:.0f} s, "
                    f"test PSNR {metrics['test_psnr']:.2f} dB")
     state = {"best": None}
-    with click.progressbar(length=episodes, label="searching", file=sys.stderr, item_show_func=lambda s: s) as bar:
+    with click.progressbar(length=config.episodes, label="searching", file=sys.stderr, item_show_func=lambda s: s) as bar:
         summary = main_job(scene_dir, out_dir, config, search_progress=_search_progress(bar, state))
     _echo_summary(summary, os.path.join(out_dir, "search"))
     click.echo(f"pictures: {os.path.join(out_dir, 'test_view.png')}, {os.path.join(out_dir, 'bits.png')}")
@@ -560,6 +563,47 @@ def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
         click.echo(f"drift against {reference_path}", err=True)
         sys.exit(1)
     click.echo(f"reproduces {reference_path}")
+
+
+# ---------------------------------------------------------------------------- compare
+
+
+@cli.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@_existing_dir
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--methods", default="fp32,uniform8,caq,haq,random,hero", show_default=True,
+              help="Comma-separated: fp32, uniformK, uniformK-ptq (K = 2..8), caq, haq, random, hero.")
+@click.option("--caq-mode", type=click.Choice(["mgl", "mdl"]), default="mgl", show_default=True,
+              help="CAQ-like bit learning: metric-guided (target PSNR) or minimal degradation.")
+@click.option("--caq-target", type=float, default=30.0, show_default=True, help="MGL target PSNR (dB).")
+@click.option("--caq-penalty", type=float, default=1e-3, show_default=True, help="Weight of CAQ's mean-bit penalty.")
+@click.option("--caq-steps", type=click.IntRange(min=1), default=300, show_default=True,
+              help="QAT steps of the bit learning (CAQ: 3000; the bit rate is scaled to match).")
+@search_options
+@seed_option
+@_friendly_errors
+def compare(checkpoint, scene_dir, out_dir, methods, caq_mode, caq_target, caq_penalty, caq_steps, latency_budget,
+            area_budget, energy_budget, size_budget, accel, episodes, point_set, area_mode, qat_steps, reward,
+            config_path, seed) -> None:
+    """Run HERO and the baselines on one checkpoint; write compare.json, compare.md and pareto.png.
+
+    Every method's final policy gets the same final QAT and the same test-view report. HAQ-like and
+    random search use HERO's budget ratios and episode count.
+    """
+    from hero_lite.quant.learned import BitLearningConfig
+    from hero_lite.search.compare import parse_methods, run_compare
+
+    method_list = parse_methods(methods)
+    budgets = _budgets(latency_budget, area_budget, energy_budget, size_budget)
+    config = _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path)
+    caq = BitLearningConfig(mode=caq_mode, target_psnr=caq_target, penalty=caq_penalty, steps=caq_steps)
+    if not os.path.exists(checkpoint):
+        raise UserError(f"checkpoint not found: {checkpoint}")
+    rows = run_compare(checkpoint, scene_dir, out_dir, method_list, config, caq,
+                       log=lambda message: click.echo(f"[compare] {message}", err=True))
+    click.echo(open(os.path.join(out_dir, "compare.md")).read().rstrip())
+    click.echo(f"wrote {os.path.join(out_dir, 'compare.json')}, compare.md and pareto.png ({len(rows)} methods)")
 
 
 def main() -> None:

@@ -42,9 +42,16 @@ def _checkpoint(scene: str) -> str:
 
 
 def _numbers(summary: dict) -> dict:
+    from hero_lite.nerf.config import ModelConfig
+    from hero_lite.quant.points import quant_points
+    from hero_lite.search.baselines import bitops_per_sample
+
     keys = ("psnr", "fp32_psnr", "latency_ms", "area_mm2", "cost_efficiency", "area_mm2_fit", "cost_efficiency_fit",
             "energy_uj", "model_bytes")
-    return {k: summary[k] for k in keys} | {"bits": summary["policy"]["points"], "unit_shares": summary.get("unit_shares")}
+    bits = summary["policy"]["points"]
+    points = quant_points(ModelConfig(), summary["policy"]["set"])
+    return {k: summary[k] for k in keys} | {"bits": bits, "unit_shares": summary.get("unit_shares"),
+                                            "bitops_per_sample": bitops_per_sample(bits, points)}
 
 
 def main() -> None:
@@ -54,6 +61,8 @@ def main() -> None:
     parser.add_argument("--fractions", default="1.0,0.85,0.7,0.6")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--out", default=repo_path("runs", "headline"))
+    parser.add_argument("--penalties", default="1e-4,1e-3,1e-2",
+                        help="CAQ-like penalty sweep on the first scene, seed 0 (empty: skip)")
     args = parser.parse_args()
 
     from hero_lite.quant.learned import BitLearningConfig
@@ -64,10 +73,28 @@ def main() -> None:
     result = {"benchmark": "headline", "commit": commit(), "machine": machine(), "episodes": args.episodes,
               "fractions": fractions, "scenes": {}}
     os.makedirs(args.out, exist_ok=True)
-    for scene in args.scenes.split(","):
+    from hero_lite.nerf.config import ModelConfig
+    from hero_lite.quant.policy import uniform_policy
+    from hero_lite.quant.points import quant_points
+    from hero_lite.search.baselines import bitops_per_sample
+
+    uniform8_bitops = bitops_per_sample(uniform_policy(ModelConfig(), 8, 8).bits, quant_points(ModelConfig(), "hero"))
+    result["uniform8_bitops_per_sample"] = uniform8_bitops
+    for scene_index, scene in enumerate(args.scenes.split(",")):
         scene_dir = repo_path("scenes", scene)
         checkpoint = _checkpoint(scene)
         runs = []
+        if scene_index == 0 and args.penalties:
+            setup = prepare(checkpoint, scene_dir, SearchConfig(seed=0))
+            sweep = []
+            for penalty in [float(p) for p in args.penalties.split(",")]:
+                policy, info = caq_policy(setup, BitLearningConfig(penalty=penalty), 0)
+                row = _numbers(final_report(setup, policy, SearchConfig(point_set="caq"), None))
+                sweep.append({"penalty": penalty, "mean_bits": info["mean_bits"], "psnr": row["psnr"],
+                              "fp32_psnr": row["fp32_psnr"], "bitops_vs_uniform8": row["bitops_per_sample"] / uniform8_bitops,
+                              "latency_ms": row["latency_ms"], "bits": row["bits"]})
+                print(f"caq penalty {penalty}: mean bits {info['mean_bits']:.2f}, {row['psnr']:.2f} dB", file=sys.stderr)
+            result["caq_penalty_sweep"] = {"scene": scene, "rows": sweep}
         for seed in [int(s) for s in args.seeds.split(",")]:
             start = time.perf_counter()
             base = SearchConfig(episodes=args.episodes, seed=seed)

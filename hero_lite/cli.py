@@ -369,12 +369,13 @@ def budget_options(fn):
     """--latency-budget / --area-budget / --energy-budget / --size-budget, absolute or 'Nx' relative."""
     for name, unit in (("size", "bytes"), ("energy", "uJ"), ("area", "mm^2"), ("latency", "ms")):
         fn = click.option(f"--{name}-budget", default=None, metavar="LIMIT",
-                          help=f"Limit on {name} ({unit}), or e.g. 0.6x of the reference policy (uniform 8-bit).")(fn)
+                          help=f"Limit on {name} ({unit}), or e.g. 0.8x of the reference policy (uniform 8-bit)"
+                               + (" [0.8x]." if name == "latency" else "."))(fn)
     return fn
 
 
 def _budgets(latency_budget, area_budget, energy_budget, size_budget):
-    """The budgets given on the command line ({} if none: the config file's or the default 0.6x latency)."""
+    """The budgets given on the command line ({} if none: the config file's or the default 0.8x latency)."""
     budgets = {"latency_ms": latency_budget, "area_mm2": area_budget, "energy_uj": energy_budget,
                "model_bytes": size_budget}
     return {k: v for k, v in budgets.items() if v is not None}
@@ -468,6 +469,11 @@ def _echo_summary(summary: dict, out_dir: str) -> None:
     click.echo(f"best policy (episode {summary['best_episode']}): test PSNR {summary['psnr']:.2f} dB "
                f"(fp32 {summary['fp32_psnr']:.2f}), {summary['latency_ms']:.3f} ms, {summary['area_mm2']:.3f} mm^2, "
                f"{summary['energy_uj']:.0f} uJ, {summary['model_bytes']:,} bytes; budget {met}")
+    floor = summary.get("budget_floor", {})
+    if not floor.get("meets_budget", True):
+        click.echo(f"the budget {summary['budget']['limits']} is out of reach: even every point at its minimum bits "
+                   f"costs {floor['latency_ms']:.3f} ms, {floor['area_mm2']:.3f} mm^2, {floor['energy_uj']:.0f} uJ, "
+                   f"{floor['model_bytes']:,.0f} bytes on the cost frame", err=True)
     click.echo(f"wrote {os.path.join(out_dir, 'summary.json')} and best_policy.json")
 
 

@@ -47,7 +47,9 @@ class SearchConfig:
     point_set : 'hero' (per-level hash points) or 'caq'.
     accel : preset name or TOML path; area_mode : None (the preset's) | 'fixed' | 'fit'.
     budgets : metric -> limit, 'Nx' relative to the reference policy or an absolute number
-        (latency_ms in ms, area_mm2, energy_uj, model_bytes).
+        (latency_ms in ms, area_mm2, energy_uj, model_bytes). Default 0.8x latency: on the `edge`
+        preset the bundled scenes bottom out near 0.73x (every point at 2 bits; the PE array gains
+        nothing below 4 bits), so HERO's 0.6x would be out of reach.
     reference_bits : the reference policy, uniform bits everywhere (HAQ: 8).
     qat_steps, qat_samples : per-episode fine-tune (steps, samples per step).
     final_qat_steps : fine-tune of the best policy before the test-view report.
@@ -60,7 +62,7 @@ class SearchConfig:
     point_set: str = "hero"
     accel: str = "edge"
     area_mode: str | None = None
-    budgets: dict = field(default_factory=lambda: {"latency_ms": "0.6x"})
+    budgets: dict = field(default_factory=lambda: {"latency_ms": "0.8x"})
     reference_bits: int = 8
     qat_steps: int = 30
     qat_samples: int = 1 << 15
@@ -223,6 +225,10 @@ def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchCon
 
     setup = prepare(checkpoint, scene_dir, config)
     signature = model_signature(setup.model.config)
+    # the cheapest policy the budget wall can reach: if it misses the budget, no episode can meet it
+    floor = setup.evaluator.cost({p.name: p.min_bits for p in setup.points})
+    floor_cost = {m: floor[m] for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")}
+    floor_cost["meets_budget"] = setup.budget.met(floor)
     env = QuantEnv(setup.points, setup.evaluator, setup.budget, setup.reference.bits, RewardConfig(**config.reward),
                    policy_factory_for(config.point_set, signature))
     if resume:
@@ -260,6 +266,7 @@ def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchCon
         "val_psnr": best["psnr"],
         "budget": setup.budget.to_dict(),
         "budget_met": bool(met) and setup.budget.met({**setup.evaluator.cost(policy)}),
+        "budget_floor": floor_cost,
         "reference": {"bits": config.reference_bits, **{k: v for k, v in setup.evaluator.cost(setup.reference).items()
                                                         if k != "unit_shares"}},
         "search_seconds": time.perf_counter() - start,

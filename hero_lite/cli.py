@@ -580,8 +580,9 @@ def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--methods", default="fp32,uniform8,caq,haq,random,hero", show_default=True,
               help="Comma-separated: fp32, uniformK, uniformK-ptq (K = 2..8), caq, haq, random, hero.")
-@click.option("--caq-mode", type=click.Choice(["mgl", "mdl"]), default="mgl", show_default=True,
-              help="CAQ-like bit learning: metric-guided (target PSNR) or minimal degradation.")
+@click.option("--caq-mode", type=click.Choice(["mgl", "mdl"]), default="mdl", show_default=True,
+              help="CAQ-like bit learning: minimal degradation (keeps the fp32 loss) or metric-guided "
+                   "(down to --caq-target).")
 @click.option("--caq-target", type=float, default=30.0, show_default=True, help="MGL target PSNR (dB).")
 @click.option("--caq-penalty", type=float, default=1e-3, show_default=True, help="Weight of CAQ's mean-bit penalty.")
 @click.option("--caq-steps", type=click.IntRange(min=1), default=300, show_default=True,

@@ -9,7 +9,6 @@ latency, area, energy and cost efficiency on test view 0, under the preset's are
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import time
@@ -21,9 +20,9 @@ from hero_lite.quant.learned import BitLearningConfig
 from hero_lite.quant.points import quant_points
 from hero_lite.search.baselines import (best_of, bitops_per_sample, caq_policy, fixed_policy, haq_environment,
                                         random_search)
+from hero_lite.quant.policy import QuantPolicy, model_signature
 from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for
 from hero_lite.search.hero import SearchConfig, final_report, hero_search, prepare
-from hero_lite.quant.policy import QuantPolicy, model_signature
 
 DEFAULT_METHODS = ("fp32", "uniform8", "caq", "haq", "random", "hero")
 ROW_KEYS = ("psnr", "latency_ms", "fps", "area_mm2", "cost_efficiency", "energy_uj", "model_bytes", "bits",
@@ -143,8 +142,3 @@ def write_compare(out_dir: str, rows: dict, config: SearchConfig, checkpoint: st
         title += f"; fp32 off the chart at {rows['fp32']['latency_ms']:.2f} ms, {rows['fp32']['psnr']:.2f} dB"
     image = viz.scatter_plot(points, "latency_ms", "psnr", title, "latency (ms)", "test PSNR (dB)")
     viz.save_image(os.path.join(out_dir, "pareto.png"), image)
-
-
-def read_compare(path: str) -> dict:
-    with open(path) as f:
-        return json.load(f)

@@ -67,8 +67,10 @@ def bit_gradient(grad: np.ndarray, x: np.ndarray, params: QuantParams) -> float:
     """
     if params.is_identity or x.size == 0:
         return 0.0
-    two_b = 2.0**params.bits
-    factor = two_b * math.log(2.0) / (two_b - 1.0)
+    # s = R / (2^B - 1) for asymmetric and unsigned, s = max|x| / (2^(B-1) - 1) for symmetric:
+    # ds/dB = -s n ln2 / (n - 1) with n = 2^B or 2^(B-1)
+    n = 2.0 ** (params.bits - 1) if params.scheme == "symmetric" else 2.0**params.bits
+    factor = n * math.log(2.0) / (n - 1.0)
     n_blocks = -(-x.size // _BLOCK)
     partial = np.zeros(n_blocks, dtype=np.float64)
     _bit_grad_kernel(np.ascontiguousarray(grad, dtype=np.float32), np.ascontiguousarray(x, dtype=np.float32),

@@ -83,6 +83,7 @@ import numpy as np
 from numba import njit, prange
 
 from hero_lite.accel import costs, units
+from hero_lite.accel._kernels import _bank_insert
 from hero_lite.accel.config import AREA_MODES, AccelConfig
 from hero_lite.accel.report import SimReport
 from hero_lite.accel.simulator import PIXEL_BYTES
@@ -144,16 +145,6 @@ def _mod(a, m, mask):
 
 
 @njit(cache=True, error_model="numpy")
-def _insert(v, bank, bank_items, bank_count):
-    for q in range(bank_count[bank]):
-        if bank_items[bank, q] == v:
-            return False
-    bank_items[bank, bank_count[bank]] = v
-    bank_count[bank] += 1
-    return True
-
-
-@njit(cache=True, error_model="numpy")
 def _sram_profile_one(idx, tile_starts, batch_groups, epw, epw_mul, wpe, sram_banks, banks_mask, cycles, words):
     """Grid-SRAM cycles and distinct words read per tile by one on-chip level, packed epw entries per
     word (or wpe words per entry): `hash_memory_kernel`'s on-chip branch (word_mod banks).
@@ -168,7 +159,7 @@ def _sram_profile_one(idx, tile_starts, batch_groups, epw, epw_mul, wpe, sram_ba
                 for c in range(8):
                     for j in range(wpe):
                         w = _div(idx[i, c], epw, epw_mul) if wpe == 1 else idx[i, c] * wpe + j
-                        if _insert(w, _mod(w, sram_banks, banks_mask), bank_items, bank_count):
+                        if _bank_insert(w, _mod(w, sram_banks, banks_mask), bank_items, bank_count):
                             distinct += 1
             worst = 0
             for b in range(sram_banks):
@@ -214,7 +205,7 @@ def _cache_profile_one(idx, tile_starts, batch_groups, epl, epl_mul, n_lines, ca
             for i in range(i0, i1):
                 for c in range(8):
                     a = _div(idx[i, c], epl, epl_mul)
-                    if _insert(a, _mod(a, cache_banks, banks_mask), bank_items, bank_count):
+                    if _bank_insert(a, _mod(a, cache_banks, banks_mask), bank_items, bank_count):
                         new_lines[n_new] = a
                         n_new += 1
             worst = 0

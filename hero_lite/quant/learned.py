@@ -26,7 +26,7 @@ from numba import njit, prange
 
 from hero_lite.nerf.model import NGPModel
 from hero_lite.quant.fakequant import FakeQuantHooks
-from hero_lite.quant.points import FLOAT_BITS
+from hero_lite.quant.points import FLOAT_BITS, quant_points
 from hero_lite.quant.policy import QuantPolicy, model_signature
 from hero_lite.quant.quantizers import QuantParams
 
@@ -100,8 +100,6 @@ class LearnedBitHooks(FakeQuantHooks):
 
     def __init__(self, model: NGPModel, point_set: str, activation_ranges: dict[str, tuple[float, float]],
                  initial: dict[str, float]):
-        from hero_lite.quant.points import quant_points
-
         self.point_set = point_set
         self.signature = model_signature(model.config)
         self.point_list = quant_points(model.config, point_set)
@@ -220,7 +218,7 @@ def learn_bit_widths(model: NGPModel, scene, activation_ranges: dict[str, tuple[
     else:
         loss_metric = loss_fp
     initial = {p.name: (FLOAT_BITS if p.default_bits == FLOAT_BITS else config.initial_bits)
-               for p in quant_points_of(model, point_set)}
+               for p in quant_points(model.config, point_set)}
     hooks = LearnedBitHooks(model, point_set, activation_ranges, initial)
     names = [p.name for p in hooks.point_list]
     weights = penalty_weights(hooks.point_list)
@@ -255,9 +253,3 @@ def learn_bit_widths(model: NGPModel, scene, activation_ranges: dict[str, tuple[
             progress(step + 1)
     hooks.freeze()
     return BitLearningResult(hooks.current_policy(), np.array(trace), np.array(losses), loss_fp, loss_metric, names)
-
-
-def quant_points_of(model: NGPModel, point_set: str):
-    from hero_lite.quant.points import quant_points
-
-    return quant_points(model.config, point_set)

@@ -40,14 +40,19 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class DDPGConfig:
-    """Every hyper-parameter of the agent; defaults are HAQ's (reference/rl.md section 3).
+    """Every hyper-parameter of the agent; defaults are HAQ's (reference/rl.md section 3) except `discount`.
 
     Attributes
     ----------
     hidden1, hidden2 : widths of the two hidden layers of actor and critic (HAQ: 300, 300).
     lr_actor, lr_critic : Adam learning rates (HAQ: 1e-4, 1e-3).
     adam_beta1, adam_beta2, adam_eps : Adam constants (PyTorch defaults).
-    discount : gamma of the TD target (HAQ: 1.0).
+    discount : gamma of the TD target. Default 0, not HAQ's 1.0: every transition already carries
+        the episode's final reward, so with gamma 1 the bootstrap adds that reward once per remaining
+        step and Q(s_t) drifts towards (steps left) x (R - r_bar); with gamma 0 each step's Q regresses
+        on R - r_bar directly and no target-network pass is needed. Measured on the synthetic
+        environment (tests/rl/synthetic.py, 20 points, 100 episodes, seeds 0-7): normalized best reward
+        median 0.85 with gamma 0 against 0.78 with gamma 1, and 2.3x less agent time (issue 5 note).
     tau : soft-update rate of the target networks (HAQ: 0.01).
     batch_size : transitions per update (HAQ: 64).
     replay_episodes : replay capacity in episodes; capacity = replay_episodes x steps per episode
@@ -67,7 +72,7 @@ class DDPGConfig:
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
-    discount: float = 1.0
+    discount: float = 0.0
     tau: float = 0.01
     batch_size: int = 64
     replay_episodes: int = 128

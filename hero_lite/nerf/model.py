@@ -321,7 +321,7 @@ class NGPModel:
 
     def render(self, origins: np.ndarray, directions: np.ndarray, background=(1.0, 1.0, 1.0), hooks: QuantHooks | None = None,
                on_samples=None):
-        """Inference render of rays with occupancy skipping and early termination.
+        """Inference render of rays at `config.render_step_size`, occupancy skipping, early termination.
 
         Parameters
         ----------
@@ -340,5 +340,6 @@ class NGPModel:
         def field_fn(positions, _dirs, ray_ids):
             return self.query(positions, sh, ray_ids, hooks)
 
-        return render_rays(origins, directions, field_fn, self.aabb, self.occupancy.bitfield, self.config.step_size,
-                           np.asarray(background, dtype=np.float32), on_samples=on_samples)
+        return render_rays(origins, directions, field_fn, self.aabb, self.occupancy.bitfield,
+                           self.config.render_step_size, np.asarray(background, dtype=np.float32),
+                           on_samples=on_samples)

@@ -95,7 +95,7 @@ def trace_view(model: NGPModel, pose: np.ndarray, focal: float, height: int, wid
     positions = np.ascontiguousarray(positions[keep])
     # Marching steps: from the box entry to the last composited sample of a terminated ray, or to
     # the box exit of a ray that ran out of box (constant step dt).
-    dt = model.config.step_size
+    dt = model.config.render_step_size
     t_near, t_far = ray_aabb(origins, dirs, model.aabb)
     hit = t_near < t_far
     t_stop = np.where(hit, t_far, t_near).astype(np.float64)

@@ -19,6 +19,7 @@ def test_derived_values_of_the_defaults():
     assert (model.encoding_width, model.sh_width, model.color_in_width) == (32, 16, 32)
     # 2 * 1.5 * sqrt 3 / 256 = 0.0203 world units (256 steps across the box diagonal)
     assert model.step_size == pytest.approx(0.020297, rel=1e-4)
+    assert model.render_step_size == pytest.approx(0.020297 / 2, rel=1e-4)
 
 
 def _non_default(cls):
@@ -26,7 +27,7 @@ def _non_default(cls):
     changes = {
         HashGridConfig: dict(n_levels=8, n_feat=4, log2_table_size=14, base_res=8, max_res=256),
         ModelConfig: dict(grid={"n_levels": 4}, hidden_width=32, geo_feat=8, density_logit_max=10.0,
-                          occupancy_res=32, step_size=0.01),
+                          occupancy_res=32, step_size=0.01, render_substeps=3),
         TrainConfig: dict(lr=3e-3, lr_decay_at=[0.6], lr_decay_factor=0.5, adam_beta1=0.8, adam_beta2=0.95,
                           adam_eps=1e-12, weight_decay=1e-5, samples_per_step=1024, initial_rays=256, max_rays=2048,
                           loss="mse", huber_delta=0.2, occupancy_decay=0.9, occupancy_threshold=0.02,
@@ -73,6 +74,7 @@ def test_hash_grid_ranges(kwargs, word):
 @pytest.mark.parametrize(("kwargs", "word"), [
     (dict(hidden_width=0), "hidden_width"), (dict(geo_feat=0), "geo_feat"), (dict(occupancy_res=2.5), "occupancy_res"),
     (dict(step_size=0.0), "step_size"), (dict(step_size=math.nan), "step_size"),
+    (dict(render_substeps=0), "render_substeps"),
 ])
 def test_model_ranges(kwargs, word):
     with pytest.raises(ValueError, match=word):

@@ -1,5 +1,7 @@
 """NGPModel: forward against a float64 NumPy reference, backward against finite differences, hooks."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -255,3 +257,20 @@ def test_weight_hook_output_is_what_forward_and_backward_use(point):
     np.testing.assert_allclose(hooked[1], doubled[1], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(hooked[2][param], 2 * doubled[2][param], rtol=1e-5, atol=1e-6 * np.abs(doubled[2][param]).max())
     np.testing.assert_allclose(hooked[2]["hash_table"], doubled[2]["hash_table"], rtol=1e-5, atol=1e-7)
+
+
+def test_inference_marches_at_the_render_step():
+    """model.render uses step_size / render_substeps: with every cell occupied and a field too thin
+    to terminate rays, the samples per ray scale with render_substeps."""
+    counts = {}
+    for substeps in (1, 2):
+        config = dataclasses.replace(CONFIG, render_substeps=substeps)
+        model = NGPModel.create(config, AABB, np.random.default_rng(0))
+        model.occupancy.bitfield[...] = True
+        model.params["hash_table"][...] = 0.0  # density exp(0) * dt: far from terminating a ray
+        origins = np.tile(np.float32([[0.0, 0.0, 4.0]]), (5, 1))
+        directions = np.tile(np.float32([[0.0, 0.0, -1.0]]), (5, 1))
+        counts[substeps] = model.render(origins, directions).samples_per_ray
+    extent = float(AABB[1, 2] - AABB[0, 2])
+    for substeps, samples in counts.items():
+        np.testing.assert_allclose(samples, extent / (CONFIG.step_size / substeps), atol=1)

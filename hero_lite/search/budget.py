@@ -12,6 +12,10 @@ is if no lower bit-width does; when no single point can lower it (two units tie 
 bottleneck), one plain HAQ sweep lowers every point that does not get worse by one bit. Hardware costs are step functions of the bits (BitFusion runs 5-7
 bits like 8, 3 like 4), so a one-bit decrement often buys nothing, and lowering a point that
 does not limit the violated metric (an MLP bit while the frame waits on DRAM) only costs quality.
+For the same reason a sweep only lowers the points whose step saves at least `min_saving_share`
+of the largest saving any single point offers on a violated metric (default one half): under a
+size budget a bit of a 64x64 weight matrix saves 512 bytes against 8 kB for a bit of a hashed
+level, and taking it as well would cost quality for nothing the budget needs.
 """
 
 from __future__ import annotations
@@ -99,8 +103,30 @@ def _lower_steps(point: QuantPoint, bits: int) -> list[int]:
     return list(range(top, point.min_bits - 1, -1))
 
 
+def _useful_step(point: QuantPoint, bits: dict, cost: dict, over: dict, estimate: Callable[[dict], dict]):
+    """(lower bits, trial cost) of the closest lower bit-width of `point` that lowers a violated
+    metric, or None."""
+    for lower in _lower_steps(point, bits[point.name]):
+        trial_cost = estimate(dict(bits, **{point.name: lower}))
+        if any(trial_cost[m] < cost[m] * (1 - 1e-9) for m in over):
+            return lower, trial_cost
+    return None
+
+
+def _worth_lowering(points: list[QuantPoint], bits: dict, cost: dict, over: dict, estimate, share: float) -> set:
+    """Names of the points whose useful step saves >= share x the largest single-point saving on
+    some violated metric."""
+    savings = {}
+    for point in points:
+        step = _useful_step(point, bits, cost, over, estimate)
+        if step is not None:
+            savings[point.name] = {m: cost[m] - step[1][m] for m in over}
+    best = {m: max((s[m] for s in savings.values()), default=0.0) for m in over}
+    return {name for name, s in savings.items() if any(best[m] > 0 and s[m] >= share * best[m] for m in over)}
+
+
 def enforce_budget(bits: dict[str, int], points: list[QuantPoint], estimate: Callable[[dict], dict],
-                   budget: Budget, max_sweeps: int = 256) -> WallResult:
+                   budget: Budget, max_sweeps: int = 256, min_saving_share: float = 0.5) -> WallResult:
     """Lower bits, last point first, until `estimate(bits)` meets `budget` (a pure function).
 
     Parameters
@@ -108,6 +134,8 @@ def enforce_budget(bits: dict[str, int], points: list[QuantPoint], estimate: Cal
     bits : point name -> bits (not modified).
     points : the points in walk order (the episode order); the wall walks them backwards.
     estimate : bits -> dict with every metric of the budget.
+    min_saving_share : a sweep lowers only the points whose step saves at least this share of the
+        largest single-point saving on a violated metric (0: every point that saves anything).
 
     Returns
     -------
@@ -121,16 +149,17 @@ def enforce_budget(bits: dict[str, int], points: list[QuantPoint], estimate: Cal
         if not over:
             return WallResult(bits, decrements, True, cost)
         progress = False
+        worth = _worth_lowering(points, bits, cost, over, estimate, min_saving_share)
         for point in reversed(points):
+            if point.name not in worth:
+                continue
             current = bits[point.name]
-            for lower in _lower_steps(point, current):
-                trial = dict(bits, **{point.name: lower})
-                trial_cost = estimate(trial)
-                if any(trial_cost[m] < cost[m] * (1 - 1e-9) for m in over):
-                    decrements += (point.max_bits if current == FLOAT_BITS else current) - lower + (current == FLOAT_BITS)
-                    bits, cost = trial, trial_cost
-                    progress = True
-                    break
+            step = _useful_step(point, bits, cost, over, estimate)
+            if step is not None:
+                lower, trial_cost = step
+                decrements += (point.max_bits if current == FLOAT_BITS else current) - lower + (current == FLOAT_BITS)
+                bits, cost = dict(bits, **{point.name: lower}), trial_cost
+                progress = True
             over = budget.violations(cost)
             if not over:
                 return WallResult(bits, decrements, True, cost)

@@ -10,7 +10,10 @@ The environment has `reset(seed) -> obs` and `step(action) -> (obs, reward, done
    environment returns before the last step is ignored);
 4. for each step t in order: agent.observe(Transition(s_t, a_t, R, s_{t+1}, done_t)), every step
    stored with the final reward R; after warm-up, `config.updates_per_step` agent.update() calls
-   after each observe (HAQ's `n_update`, default 1);
+   after each observe (HAQ's `n_update`, default 1). If the final info holds `executed_actions`
+   (one per step), those are stored instead of the actions taken: an environment whose budget wall
+   lowers bits after the episode reports what it ran, so the critic learns the reward of the bits
+   that were evaluated (HAQ stores the agent's actions; see `hero_lite.search.env`);
 5. the best episode (highest R; the earliest on ties) is tracked with its info; callbacks run.
 
 Dummy final transition: HAQ's keras-rl memory appends, after each episode, an extra entry (final
@@ -185,7 +188,13 @@ def run_episode(env: Environment, agent: DDPGAgent, episode: int, env_seed: int 
     final_reward = float(reward)
     warmup = agent.in_warmup
     stats = []
-    for t, action in enumerate(actions):
+    stored = actions
+    executed = info.get("executed_actions")
+    if executed is not None:  # the environment changed the actions (a budget wall): learn what ran
+        if len(executed) != len(actions):
+            raise ValueError(f"executed_actions has {len(executed)} entries for {len(actions)} steps")
+        stored = [float(a) for a in executed]
+    for t, action in enumerate(stored):
         agent.observe(Transition(observations[t], action, final_reward, observations[t + 1], dones[t]))
         if not warmup:
             stats.extend(agent.update() for _ in range(agent.config.updates_per_step))

@@ -56,6 +56,34 @@ def test_every_transition_carries_the_final_reward():
     assert state.next_episode == 1 and state.best.episode == 0
 
 
+class ClippingEnv(TargetEnv):
+    """TargetEnv whose "budget wall" halves every action above 0.3 and reports what it ran."""
+
+    def step(self, action):
+        obs, reward, done, info = super().step(action)
+        if done:
+            info["executed_actions"] = [a / 2 if a > 0.3 else a for a in self.actions]
+        return obs, reward, done, info
+
+
+def test_executed_actions_replace_the_taken_ones_in_replay():
+    env, agent = ClippingEnv(), _agent()
+    _, records = run_episodes(env, agent, 1)
+    taken = np.array(env.actions)
+    assert np.any(taken > 0.3)  # so the wall changed something
+    executed = np.where(taken > 0.3, taken / 2, taken)
+    np.testing.assert_array_equal(agent.replay.actions[:STEPS], executed)
+    np.testing.assert_array_equal(records[0].actions, taken)  # the record keeps what the agent did
+
+    class BrokenEnv(TargetEnv):
+        def step(self, action):
+            obs, reward, done, info = super().step(action)
+            return obs, reward, done, {**info, "executed_actions": [0.5]} if done else info
+
+    with pytest.raises(ValueError, match="executed_actions"):
+        run_episodes(BrokenEnv(), _agent(), 1)
+
+
 def test_updates_only_after_warmup_one_per_step():
     agent = _agent(config=DDPGConfig(**{**CONFIG.to_dict(), "updates_per_step": 2}))
     _, records = run_episodes(TargetEnv(), agent, 4)

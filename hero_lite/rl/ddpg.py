@@ -404,6 +404,40 @@ class DDPGAgent:
         """sd of the exploration noise in the current episode; None in warm-up (uniform actions)."""
         return None if self.in_warmup else self.exploration.sigma(self.episode)
 
+    def imitate(self, observations, actions, steps: int = 300, lr: float = 1e-3) -> float:
+        """Fit the actor (and its target) to given actions: the search's start policy.
+
+        Minimises mean (mu(s) - a)^2 over the pairs with a fresh Adam (full batch, no randomness), then
+        copies the actor into the target actor. Neither the actor's own Adam state nor the generator
+        is touched, so the run after this is a DDPG run started from that policy.
+
+        Parameters
+        ----------
+        observations : (n, n_obs) float.
+        actions : (n,) float in [0, 1], the action wanted at each observation.
+        steps, lr : Adam steps and learning rate.
+
+        Returns
+        -------
+        The largest |mu(s) - a| after the fit.
+        """
+        obs = np.asarray(observations, dtype=np.float64)
+        target = np.asarray(actions, dtype=np.float64).reshape(-1, 1)
+        if obs.ndim != 2 or obs.shape[1] != self.n_obs or target.shape[0] != obs.shape[0]:
+            raise ValueError(f"imitate: observations {obs.shape} and actions {target.shape[0]} do not match "
+                             f"(n, {self.n_obs}) and (n,)")
+        if np.any((target < 0.0) | (target > 1.0)):
+            raise ValueError("imitate: actions must lie in [0, 1]")
+        c = self.config
+        optim = Adam(self.actor.params.flat.size, lr, c.adam_beta1, c.adam_beta2, c.adam_eps)
+        n = obs.shape[0]
+        for _ in range(steps):
+            mu, cache = self.actor.forward(obs)
+            optim.step(self.actor.params.flat, self.actor.backward(cache, (2.0 / n) * (mu - target)))
+        self.actor_target.params.flat[:] = self.actor.params.flat
+        mu, _ = self.actor.forward(obs)
+        return float(np.max(np.abs(mu - target)))
+
     def observe(self, transition: Transition) -> None:
         """Store a transition in the replay buffer; done=True also ends the current episode."""
         self.replay.add(transition)

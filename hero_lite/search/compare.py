@@ -22,7 +22,7 @@ from hero_lite.search.baselines import (best_of, bitops_per_sample, caq_policy, 
                                         random_search)
 from hero_lite.quant.policy import QuantPolicy, model_signature
 from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for
-from hero_lite.search.hero import SearchConfig, final_report, hero_search, prepare
+from hero_lite.search.hero import SearchConfig, final_report, hero_search, make_agent, prepare
 
 DEFAULT_METHODS = ("fp32", "uniform8", "caq", "haq", "random", "hero")
 ROW_KEYS = ("psnr", "latency_ms", "fps", "area_mm2", "cost_efficiency", "energy_uj", "model_bytes", "bits",
@@ -108,12 +108,9 @@ def run_compare(checkpoint: str, scene_dir: str, out_dir: str, methods: list[str
 
 
 def _run_agent(env: QuantEnv, config: SearchConfig, setup) -> list[dict]:
-    import numpy as np
+    from hero_lite.rl import run_episodes
 
-    from hero_lite.rl import DDPGAgent, run_episodes
-
-    agent = DDPGAgent(env.n_obs, config.ddpg_config(), np.random.default_rng(config.seed),
-                      steps_per_episode=len(setup.points))
+    agent = make_agent(env, config, setup.reference.bits)
     _, records = run_episodes(env, agent, config.episodes, env_seed=config.seed)
     return [{"episode": r.episode, "reward": r.reward, **r.info} for r in records]
 

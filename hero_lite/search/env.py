@@ -26,12 +26,19 @@ Observation of a step, every feature scaled to [0, 1] (one space for every kind 
 Action a in [0, 1] -> bits b = round((b_max - b_min + 1) a + b_min - 0.5), clipped to
 [b_min, b_max] (HAQ code `_action_wall`), each integer bit-width getting an equal-width bin.
 
+What the agent learns from: the final info carries `executed_actions`, the bin centres of the bits
+the wall let through, and the loop stores those in the replay buffer instead of the actions the
+actor took (HAQ stores the latter). The wall often lowers a point the agent left high (an
+activation to 4 bits, say), and the reward belongs to the bits that were evaluated.
+
 Rewards (documented choice, issue 5 item 4):
 - `psnr` (default): R = lambda (PSNR_q - PSNR_fp32), lambda = 0.1 (HAQ's 0.1 on accuracy points),
   under the hard budget;
 - `multi`: R = lambda (PSNR_q - PSNR_fp32) - w_lat log(lat / lat_ref) - w_area log(area / area_ref)
   - w_size log(size / size_ref), reference = the reference policy (uniform 8-bit by default);
   budgets, if any, still apply.
+- `max_drop_db` (optional, both kinds): the PSNR drop is capped there, so that the few policies that
+  wreck the model (an activation at 2 bits: 10+ dB) do not dominate the critic's regression.
 """
 
 from __future__ import annotations
@@ -58,12 +65,17 @@ class RewardConfig:
     latency_weight: float = 1.0
     area_weight: float = 0.0
     size_weight: float = 0.0
+    max_drop_db: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("psnr", "multi"):
             raise ValueError(f"reward kind {self.kind!r}; valid: psnr, multi")
+        if self.max_drop_db is not None and not self.max_drop_db > 0:
+            raise ValueError(f"reward max_drop_db = {self.max_drop_db!r}; valid: None or a number > 0")
 
     def reward(self, psnr_drop_db: float, cost: dict, reference_cost: dict) -> float:
+        if self.max_drop_db is not None:
+            psnr_drop_db = min(psnr_drop_db, self.max_drop_db)
         value = -self.psnr_weight * psnr_drop_db
         if self.kind == "multi":
             value -= self.latency_weight * math.log(cost["latency_ms"] / reference_cost["latency_ms"])
@@ -209,6 +221,7 @@ class QuantEnv:
             "cost_efficiency": cost["cost_efficiency"],
             "budget_met": self.budget.met(cost),
             "wall_decrements": decrements,
+            "executed_actions": [bits_to_action(bits[p.name], p) for p in self.points],
         }
         return reward, info
 
@@ -221,6 +234,20 @@ class QuantEnv:
             return self._observation(self.t), 0.0, False, {}
         reward, info = self.finish(self.bits)
         return np.zeros(N_OBS), reward, True, info
+
+
+def start_observations(env: QuantEnv, bits: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The observations and actions of an episode that picks `bits`, without finishing it.
+
+    Returns (n_points, n_obs) observations and (n_points,) actions (the centres of the bins of
+    `bits`); the last step is not taken, so nothing is evaluated, and the environment is reset.
+    """
+    actions = np.array([bits_to_action(bits[p.name], p) for p in env.points])
+    observations = [env.reset(0)]
+    for action in actions[:-1]:
+        observations.append(env.step(float(action))[0])
+    env.reset(0)
+    return np.array(observations), actions
 
 
 def policy_factory_for(point_set: str, signature: dict, fixed: dict[str, int] | None = None):

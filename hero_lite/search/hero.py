@@ -34,7 +34,7 @@ from hero_lite.rl.ddpg import DDPGAgent, DDPGConfig
 from hero_lite.rl.loop import EpisodeRecord, LoopState, load_checkpoint as load_agent_checkpoint, run_episodes
 from hero_lite.scenes import load_scene
 from hero_lite.search.budget import Budget
-from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for
+from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for, start_observations
 from hero_lite.search.evaluator import PolicyEvaluator, downscale_views
 from hero_lite.search.workload import trace_views, workload_from_trace
 
@@ -55,6 +55,10 @@ class SearchConfig:
     final_qat_steps : fine-tune of the best policy before the test-view report.
     val_views, val_downscale : validation views scored per episode, and their downscale factor.
     reward : RewardConfig fields; ddpg : DDPGConfig fields (episodes is taken from here).
+    start : the actor's policy before the first update: 'reference' (fitted to pick the reference
+        policy's bits at every step, `DDPGAgent.imitate`) or 'random' (HAQ: a freshly initialised
+        actor, whose sigmoid output near 0.5 picks mid-range bits: 9-bit hash levels, 5-bit MLP).
+        Warm-up episodes are uniform random either way.
     seed : run seed.
     """
 
@@ -71,6 +75,7 @@ class SearchConfig:
     val_downscale: int = 2
     reward: dict = field(default_factory=dict)
     ddpg: dict = field(default_factory=dict)
+    start: str = "reference"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -81,6 +86,8 @@ class SearchConfig:
         for key in ("qat_steps", "final_qat_steps"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 0:
                 raise ValueError(f"search {key} = {getattr(self, key)!r}; valid: integer >= 0")
+        if self.start not in ("reference", "random"):
+            raise ValueError(f"search start = {self.start!r}; valid: reference, random")
         Budget.resolve(self.budgets, {m: 1.0 for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")})
         RewardConfig(**self.reward)
         self.ddpg_config()
@@ -100,6 +107,15 @@ class SearchConfig:
         if unknown:
             raise ValueError(f"search config: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
         return cls(**data)
+
+
+def make_agent(env, config: SearchConfig, reference_bits: dict[str, int]) -> DDPGAgent:
+    """A fresh agent for `env` (QuantEnv or its proxy variant), started as `config.start` says."""
+    agent = DDPGAgent(env.n_obs, config.ddpg_config(), np.random.default_rng(config.seed),
+                      steps_per_episode=len(env.points))
+    if config.start == "reference":
+        agent.imitate(*start_observations(env, reference_bits))
+    return agent
 
 
 def _read_log(path: str) -> list[dict]:
@@ -145,6 +161,17 @@ class SearchSetup:
     reference: QuantPolicy
     budget: Budget
     accel: Any
+    traces: list = field(default_factory=list)
+
+    def frame_cost(self, bits: dict, point_set: str) -> dict:
+        """Event-simulated cost of `bits` on the search's cost frame (validation view 0) for a policy
+        of either point set: latency_ms, area_mm2, energy_uj, model_bytes, cost_efficiency."""
+        from hero_lite.search.cost import policy_cost
+
+        workloads = [workload_from_trace(t, self.model.config, point_set) for t in self.traces]
+        cost = policy_cost(workloads, bits, self.accel, area_mode=self.evaluator.area_mode)
+        return {"latency_ms": cost.latency_ms, "area_mm2": cost.area_mm2, "energy_uj": cost.energy_uj,
+                "model_bytes": cost.model_bytes, "cost_efficiency": cost.cost_efficiency}
 
 
 def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetup:
@@ -162,7 +189,7 @@ def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetu
     points = quant_points(model.config, config.point_set)
     reference = uniform_policy(model.config, config.reference_bits, min(config.reference_bits, 8), config.point_set)
     budget = Budget.resolve(config.budgets, evaluator.cost(reference))
-    return SearchSetup(model, train_scene, val_scene, test_scene, evaluator, points, reference, budget, accel)
+    return SearchSetup(model, train_scene, val_scene, test_scene, evaluator, points, reference, budget, accel, traces)
 
 
 def final_report(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig, out_dir: str | None,
@@ -241,8 +268,7 @@ def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchCon
                                             "scene": os.path.abspath(scene_dir),
                                             "budget": setup.budget.to_dict(),
                                             "reference_cost": setup.evaluator.cost(setup.reference)})
-        agent = DDPGAgent(env.n_obs, config.ddpg_config(), np.random.default_rng(config.seed),
-                          steps_per_episode=len(setup.points))
+        agent = make_agent(env, config, setup.reference.bits)
         state = LoopState()
         open(log_path, "w").close()
 

@@ -248,3 +248,24 @@ def test_config_rejects_unknown_keys_listing_valid_ones():
 def test_config_rejects_out_of_range_values(key, value):
     with pytest.raises(ValueError, match=key if key != "warmup_episodes" else "warmup_episodes"):
         DDPGConfig.from_dict({key: value})
+
+
+def test_imitate_fits_the_start_policy_and_leaves_the_rest_alone():
+    agent = DDPGAgent(N_OBS, DDPGConfig(hidden1=32, hidden2=32, episodes=10, warmup_episodes=2),
+                      np.random.default_rng(3), steps_per_episode=6)
+    data = np.random.default_rng(4)
+    observations = data.random((6, N_OBS))
+    wanted = np.array([0.93, 0.1, 0.5, 0.93, 0.25, 0.7])
+    rng_state = agent.rng.bit_generator.state
+    adam_steps = agent.actor_optim.step_count
+    before = max(abs(agent.actor_action(o) - a) for o, a in zip(observations, wanted))
+    error = agent.imitate(observations, wanted, steps=400)
+    after = [agent.actor_action(o) for o in observations]
+    assert before > 0.2 and error < 0.02
+    assert np.max(np.abs(np.array(after) - wanted)) == pytest.approx(error)
+    assert np.array_equal(agent.actor_target.params.flat, agent.actor.params.flat)
+    assert agent.rng.bit_generator.state == rng_state and agent.actor_optim.step_count == adam_steps
+    with pytest.raises(ValueError, match="imitate"):
+        agent.imitate(observations[:, :2], wanted)
+    with pytest.raises(ValueError, match="imitate"):
+        agent.imitate(observations, wanted + 1.0)

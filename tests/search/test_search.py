@@ -65,6 +65,26 @@ def test_wall_meets_the_budget_and_skips_useless_decrements():
     assert bits[lowered[0]] == 8  # the input is not modified
 
 
+def _model_bytes(bits):
+    size = sum(p.n_elements * bits[p.name] for p in POINTS) / 8
+    return {"latency_ms": 1.0, "area_mm2": 1.0, "energy_uj": 1.0, "model_bytes": float(size)}
+
+
+def test_wall_lowers_only_the_points_that_save_a_share_of_the_best():
+    bits = {p.name: 8 for p in POINTS}
+    budget = Budget.resolve({"model_bytes": str(0.8 * _model_bytes(bits)["model_bytes"])}, None)
+    result = enforce_budget(bits, POINTS, _model_bytes, budget)
+    assert result.met
+    # only points at least half the size of the largest give up bits: the big hash levels
+    full = max(p.n_elements for p in POINTS)
+    lowered = [p for p in POINTS if result.bits[p.name] < 8]
+    assert lowered and all(p.n_elements >= 0.5 * full for p in lowered)
+    assert all(p.kind == "hash_level" for p in lowered)
+    # without the rule, HAQ's sweep also takes bits from the MLP weights
+    plain = enforce_budget(bits, POINTS, _model_bytes, budget, min_saving_share=0.0)
+    assert plain.met and any(plain.bits[p.name] < 8 for p in POINTS if p.kind == "weight")
+
+
 def test_wall_reports_an_infeasible_budget():
     bits = {p.name: 8 for p in POINTS}
     result = enforce_budget(bits, POINTS, _step_latency, Budget.resolve({"latency_ms": "1"}, None))
@@ -145,6 +165,38 @@ def test_tiny_search_end_to_end_and_resume(tiny_checkpoint, tiny_dir, tmp_path):
     assert _log(part) == log
     with pytest.raises(ValueError, match="already holds a search"):
         hero_search(str(tiny_checkpoint), str(tiny_dir), str(part), config)
+
+
+def test_the_agent_starts_at_the_reference_policy(tiny_checkpoint, tiny_dir):
+    from hero_lite.quant.policy import model_signature
+    from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for, start_observations
+    from hero_lite.search.hero import make_agent, prepare
+
+    config = _tiny_config()
+    setup = prepare(str(tiny_checkpoint), str(tiny_dir), config)
+    env = QuantEnv(setup.points, setup.evaluator, setup.budget, setup.reference.bits, RewardConfig(),
+                   policy_factory_for("hero", model_signature(setup.model.config)))
+    observations, actions = start_observations(env, setup.reference.bits)
+    assert observations.shape == (len(setup.points), N_OBS) and env.t == 0 and env.bits == {}
+    started = make_agent(env, config, setup.reference.bits)
+    picked = {p.name: action_to_bits(started.actor_action(o), p) for p, o in zip(setup.points, observations)}
+    assert picked == setup.reference.bits
+    haq = make_agent(env, _tiny_config(start="random"), setup.reference.bits)
+    mid = {p.name: action_to_bits(haq.actor_action(o), p) for p, o in zip(setup.points, observations)}
+    assert mid != setup.reference.bits
+    with pytest.raises(ValueError, match="start"):
+        _tiny_config(start="best")
+
+
+def test_reward_cap_limits_the_counted_psnr_drop():
+    from hero_lite.search.env import RewardConfig
+
+    cost = {"latency_ms": 1.0, "area_mm2": 1.0, "model_bytes": 1.0}
+    assert RewardConfig().reward(12.0, cost, cost) == pytest.approx(-1.2)
+    assert RewardConfig(max_drop_db=2.0).reward(12.0, cost, cost) == pytest.approx(-0.2)
+    assert RewardConfig(max_drop_db=2.0).reward(0.5, cost, cost) == pytest.approx(-0.05)
+    with pytest.raises(ValueError, match="max_drop_db"):
+        RewardConfig(max_drop_db=0.0)
 
 
 def test_search_config_rejects_unknown_keys():

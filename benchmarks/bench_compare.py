@@ -1,12 +1,13 @@
 """The headline experiment of issue 6: HERO against CAQ-like at matched quality.
 
     python benchmarks/bench_compare.py [--scenes primitives,lattice] [--seeds 0,1,2]
-        [--fractions 1.0,0.85,0.7,0.6] [--episodes 100] [--out runs/headline]
+        [--fractions 0.85,0.76] [--episodes 100] [--out runs/headline]
 
 Protocol, per scene (edge preset, one fp32 checkpoint per scene shared by every method) and seed:
 1. CAQ-like: learn bit-widths (defaults of `hero-lite compare`), final QAT, test-view report.
-2. HERO: searches with latency budgets f x CAQ's test-view latency (absolute ms) for each fraction f,
-   each followed by the same final QAT and report.
+2. HERO: searches with a latency budget of f x CAQ's latency for each fraction f, and CAQ's model
+   size as a size budget, each followed by the same final QAT and report. Both limits are CAQ's
+   costs on the search's own cost frame (validation view 0; the test views never reach a search).
 3. Keep the fastest HERO policy whose test PSNR is at most 0.1 dB below CAQ's; report latency ratio
    (CAQ / HERO), cost-efficiency ratio (HERO / CAQ) under the 'fixed' and 'fit' area modes and
    model-size ratio (CAQ / HERO).
@@ -58,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", default="primitives,lattice")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--fractions", default="1.0,0.85,0.7,0.6")
+    parser.add_argument("--fractions", default="0.85,0.76")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--out", default=repo_path("runs", "headline"))
     parser.add_argument("--penalties", default="1e-4,1e-3,1e-2",
@@ -103,11 +104,14 @@ def main() -> None:
             caq = _numbers(final_report(setup, policy, SearchConfig(point_set="caq", seed=seed), None)) | {
                 "mean_bits": info["mean_bits"], "seconds": time.perf_counter() - start}
             print(f"{scene} seed {seed} caq: {caq['psnr']:.2f} dB {caq['latency_ms']:.3f} ms", file=sys.stderr)
+            caq_frame = setup.frame_cost(caq["bits"], "caq")
+            caq["search_frame"] = caq_frame
             heroes = []
             for fraction in fractions:
                 start = time.perf_counter()
-                limit = f"{fraction * caq['latency_ms']:.6f}"
-                config = SearchConfig(episodes=args.episodes, seed=seed, budgets={"latency_ms": limit})
+                limit = f"{fraction * caq_frame['latency_ms']:.6f}"
+                config = SearchConfig(episodes=args.episodes, seed=seed,
+                                      budgets={"latency_ms": limit, "model_bytes": f"{caq_frame['model_bytes']:.0f}"})
                 out_dir = os.path.join(args.out, f"{scene}_s{seed}_f{fraction:g}")
                 if os.path.exists(os.path.join(out_dir, "summary.json")):
                     with open(os.path.join(out_dir, "summary.json")) as f:

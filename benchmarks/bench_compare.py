@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--fractions", default="0.85,0.76")
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--out", default=repo_path("runs", "headline"))
+    parser.add_argument("--ddpg", default="{}", help="DDPGConfig overrides for HERO's searches, as JSON "
+                        "(for example '{\"lr_actor\": 1e-5}')")
     parser.add_argument("--penalties", default="1e-4,1e-3,1e-2",
                         help="CAQ-like penalty sweep on the first scene, seed 0 (empty: skip)")
     args = parser.parse_args()
@@ -72,6 +74,7 @@ def main() -> None:
 
     fractions = [float(f) for f in args.fractions.split(",")]
     result = {"benchmark": "headline", "commit": commit(), "machine": machine(), "episodes": args.episodes,
+              "ddpg": json.loads(args.ddpg),
               "fractions": fractions, "scenes": {}}
     os.makedirs(args.out, exist_ok=True)
     from hero_lite.nerf.config import ModelConfig
@@ -110,7 +113,7 @@ def main() -> None:
             for fraction in fractions:
                 start = time.perf_counter()
                 limit = f"{fraction * caq_frame['latency_ms']:.6f}"
-                config = SearchConfig(episodes=args.episodes, seed=seed,
+                config = SearchConfig(episodes=args.episodes, seed=seed, ddpg=json.loads(args.ddpg),
                                       budgets={"latency_ms": limit, "model_bytes": f"{caq_frame['model_bytes']:.0f}"})
                 out_dir = os.path.join(args.out, f"{scene}_s{seed}_f{fraction:g}")
                 if os.path.exists(os.path.join(out_dir, "summary.json")):

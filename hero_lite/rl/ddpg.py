@@ -16,6 +16,21 @@ One update (HAQ `DDPG.update_policy`; DDPG paper, Algorithm 1):
 3. critic step on the mean squared error (Q(s, a) - y)^2;
 4. actor step on -mean Q(s, mu(s)) against the updated critic;
 5. soft update of both targets, theta' <- (1 - tau) theta' + tau theta.
+
+Episode critic (`DDPGConfig.critic = "episode"`, hero-lite's option, not HAQ's). With a final reward
+only, HAQ's per-step critic regresses the episode's reward R on one step's (s_t, a_t); the other
+T - 1 actions act as noise, so each point's effect is learned from a few dozen noisy samples. The
+episode critic regresses R on all T actions of the episode at once,
+
+    Q(a_1..a_T) = w3 . relu(W2 . relu(W1 a + b1) + b2) + b3            a -> 300 -> 300 -> 1,
+
+and the actor follows dQ/da_t at each step's observation: a deterministic policy gradient for an
+episode seen as one T-dimensional action (the environment is a one-shot bandit: the observations
+depend only on the earlier actions). One update: sample min(batch_size, K) of the K whole episodes
+in the replay, standardise their rewards by the mean and sd of all K (the `baseline` is that mean),
+one critic step on the squared error, then one actor step on -mean Q(mu(s_1)..mu(s_T)) over
+max(1, batch_size // T) of the sampled episodes (about batch_size observations, as in step mode),
+against the updated critic; soft updates as above. `discount` is unused.
 """
 
 from __future__ import annotations
@@ -36,6 +51,7 @@ from hero_lite.rl.replay import ReplayBuffer, Transition
 
 FORMAT = "hero-lite-ddpg-agent"
 FORMAT_VERSION = 1
+CRITIC_KINDS = ("step", "episode")
 
 
 @dataclass(frozen=True)
@@ -63,6 +79,8 @@ class DDPGConfig:
     noise_sigma_initial : sd of the truncated-normal noise in the first episode after warm-up (HAQ: 0.5).
     noise_sigma_final : sd at episode `episodes` (default HAQ's sd after 600 episodes, 0.5 * 0.99^580).
     updates_per_step : DDPG updates after each stored transition once warm-up is over (HAQ `n_update`: 1).
+    critic : 'step' (HAQ: Q(s_t, a_t) per step) or 'episode' (Q of all T actions of an episode; module
+        docstring). Episode mode needs every episode to have exactly `steps_per_episode` steps.
     """
 
     hidden1: int = 300
@@ -82,6 +100,7 @@ class DDPGConfig:
     noise_sigma_initial: float = HAQ_SIGMA_INITIAL
     noise_sigma_final: float = HAQ_SIGMA_FINAL
     updates_per_step: int = 1
+    critic: str = "step"
 
     def __post_init__(self) -> None:
         int_ranges = {"hidden1": 1, "hidden2": 1, "batch_size": 1, "replay_episodes": 1, "episodes": 1,
@@ -102,6 +121,11 @@ class DDPGConfig:
             value = getattr(self, key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value < hi:
                 raise ValueError(f"ddpg {key} = {value!r}; valid: number in [{lo}, {hi})")
+        if self.critic not in CRITIC_KINDS:
+            raise ValueError(f"ddpg critic = {self.critic!r}; valid: {', '.join(CRITIC_KINDS)}")
+        if self.critic == "episode" and self.warmup_episodes < 1:
+            raise ValueError("ddpg warmup_episodes = 0; valid with critic 'episode': >= 1 (its first update "
+                             "needs a whole episode)")
         if not isinstance(self.discount, (int, float)) or not 0.0 <= self.discount <= 1.0:
             raise ValueError(f"ddpg discount = {self.discount!r}; valid: number in [0, 1]")
         if self.warmup_episodes >= self.episodes:
@@ -274,6 +298,58 @@ class Critic:
         return delta1 @ self.params.views["w12"].T
 
 
+class EpisodeCritic:
+    """Q(a) = relu(relu(a W1 + b1) W2 + b2) w3 + b3 of an episode's T actions (module docstring)."""
+
+    def __init__(self, n_steps: int, hidden1: int, hidden2: int):
+        self.params = ParamVector([("w1", (n_steps, hidden1), n_steps), ("b1", (hidden1,), n_steps),
+                                   ("w2", (hidden1, hidden2), hidden1), ("b2", (hidden2,), hidden1),
+                                   ("w3", (hidden2, 1), hidden2), ("b3", (1,), hidden2)])
+        self.grad = np.zeros_like(self.params.flat)
+        self.grad_views = self.params.make_views(self.grad)
+
+    def forward(self, actions: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """Q-values for a batch of episodes.
+
+        Parameters
+        ----------
+        actions : (batch, T) float64, the actions of each episode in step order.
+
+        Returns
+        -------
+        q : (batch, 1) float64.
+        cache : what `backward` and `action_gradient` need.
+        """
+        p = self.params.views
+        h1 = np.maximum(actions @ p["w1"] + p["b1"], 0.0)
+        h2 = np.maximum(h1 @ p["w2"] + p["b2"], 0.0)
+        return h2 @ p["w3"] + p["b3"], (actions, h1, h2)
+
+    def _deltas(self, cache: tuple, d_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        _, h1, h2 = cache
+        p = self.params.views
+        delta2 = (d_q @ p["w3"].T) * (h2 > 0.0)
+        return (delta2 @ p["w2"].T) * (h1 > 0.0), delta2
+
+    def backward(self, cache: tuple, d_q: np.ndarray) -> np.ndarray:
+        """Parameter gradient for dL/dQ = `d_q` (batch, 1), written into and returning `self.grad`."""
+        actions, h1, h2 = cache
+        g = self.grad_views
+        delta1, delta2 = self._deltas(cache, d_q)
+        np.matmul(h2.T, d_q, out=g["w3"])
+        g["b3"][...] = d_q.sum(axis=0)
+        np.matmul(h1.T, delta2, out=g["w2"])
+        g["b2"][...] = delta2.sum(axis=0)
+        np.matmul(actions.T, delta1, out=g["w1"])
+        g["b1"][...] = delta1.sum(axis=0)
+        return self.grad
+
+    def action_gradient(self, cache: tuple) -> np.ndarray:
+        """dQ/da_t for every episode and step of the batch the cache came from, (batch, T) float64."""
+        delta1, _ = self._deltas(cache, np.ones((cache[0].shape[0], 1)))
+        return delta1 @ self.params.views["w1"].T
+
+
 class Adam:
     """Adam with PyTorch semantics (torch.optim.Adam, no weight decay, no amsgrad) on a flat vector.
 
@@ -356,11 +432,11 @@ class DDPGAgent:
         self.rng = rng
         c = config
         self.actor = Actor(self.n_obs, c.hidden1, c.hidden2)
-        self.critic = Critic(self.n_obs, c.hidden1, c.hidden2)
+        self.critic = self._make_critic()
         self.actor.params.init_uniform(rng)
         self.critic.params.init_uniform(rng)
         self.actor_target = Actor(self.n_obs, c.hidden1, c.hidden2)
-        self.critic_target = Critic(self.n_obs, c.hidden1, c.hidden2)
+        self.critic_target = self._make_critic()
         self.actor_target.params.flat[:] = self.actor.params.flat  # hard update (HAQ)
         self.critic_target.params.flat[:] = self.critic.params.flat
         self.actor_optim = Adam(self.actor.params.flat.size, c.lr_actor, c.adam_beta1, c.adam_beta2, c.adam_eps)
@@ -369,6 +445,12 @@ class DDPGAgent:
         self.baseline: float | None = None
         self.episode = 0
         self.updates = 0
+
+    def _make_critic(self) -> "Critic | EpisodeCritic":
+        c = self.config
+        if c.critic == "episode":
+            return EpisodeCritic(self.steps_per_episode, c.hidden1, c.hidden2)
+        return Critic(self.n_obs, c.hidden1, c.hidden2)
 
     def _check_obs(self, obs) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float64)
@@ -439,10 +521,31 @@ class DDPGAgent:
         return float(np.max(np.abs(mu - target)))
 
     def observe(self, transition: Transition) -> None:
-        """Store a transition in the replay buffer; done=True also ends the current episode."""
+        """Store a transition in the replay buffer; done=True also ends the current episode.
+
+        With the episode critic, an episode must end after exactly `steps_per_episode` transitions.
+        """
+        if self.config.critic == "episode":
+            step = self._steps_into_episode()
+            if bool(transition.done) != (step == self.steps_per_episode - 1):
+                raise ValueError(f"episode critic: transition {step + 1} of an episode has done={transition.done}; "
+                                 f"every episode must have exactly {self.steps_per_episode} steps")
         self.replay.add(transition)
         if transition.done:
             self.episode += 1
+
+    def _steps_into_episode(self) -> int:
+        """Transitions of the unfinished episode in the replay (episode mode: the ring holds whole
+        episodes at slots e * T mod capacity, because capacity is a multiple of T)."""
+        capacity = self.replay.capacity
+        return (self.replay.position - (self.episode * self.steps_per_episode) % capacity) % capacity
+
+    def _episode_starts(self) -> np.ndarray:
+        """Replay slots of the first step of each whole episode held, oldest first, (K,) int64."""
+        t, capacity = self.steps_per_episode, self.replay.capacity
+        kept = min(self.episode, self.config.replay_episodes - int(self._steps_into_episode() > 0))
+        episodes = np.arange(self.episode - kept, self.episode, dtype=np.int64)
+        return (episodes * t) % capacity
 
     def update(self) -> dict[str, float]:
         """One DDPG update (module docstring). Needs a non-empty replay buffer.
@@ -453,6 +556,8 @@ class DDPGAgent:
         critic, before the actor step), q_mean (mean Q(s, a) of the batch before the step), baseline,
         batch_reward_mean.
         """
+        if self.config.critic == "episode":
+            return self._update_episode_critic()
         c = self.config
         batch = self.replay.sample(c.batch_size, self.rng)
         batch_reward_mean = float(batch.rewards.mean())
@@ -483,6 +588,38 @@ class DDPGAgent:
         self.updates += 1
         return {"critic_loss": critic_loss, "actor_loss": actor_loss, "q_mean": float(q.mean()),
                 "baseline": self.baseline, "batch_reward_mean": batch_reward_mean}
+
+    def _update_episode_critic(self) -> dict[str, float]:
+        """One update of the episode critic and the actor (module docstring); same return as `update`."""
+        c, t = self.config, self.steps_per_episode
+        starts = self._episode_starts()
+        if starts.size == 0:
+            raise ValueError("episode critic: no whole episode in the replay yet")
+        rewards = self.replay.rewards[starts]
+        self.baseline = float(rewards.mean())
+        scale = float(rewards.std()) or 1.0
+        picked = starts[self.rng.choice(starts.size, size=min(c.batch_size, starts.size), replace=False)]
+        rows = picked[:, None] + np.arange(t)  # (batch, T) replay slots
+        targets = ((self.replay.rewards[picked] - self.baseline) / scale)[:, None]
+
+        q, critic_cache = self.critic.forward(self.replay.actions[rows])
+        error = q - targets
+        n = q.shape[0]
+        critic_loss = float(np.mean(error**2))
+        self.critic_optim.step(self.critic.params.flat, self.critic.backward(critic_cache, (2.0 / n) * error))
+
+        actor_rows = rows[:max(1, min(n, c.batch_size // t))]
+        mu, actor_cache = self.actor.forward(self.replay.obs[actor_rows.ravel()])
+        q_of_mu, cache_of_mu = self.critic.forward(mu.reshape(actor_rows.shape))
+        actor_loss = -float(q_of_mu.mean())
+        d_mu = -self.critic.action_gradient(cache_of_mu).reshape(-1, 1) / actor_rows.shape[0]
+        self.actor_optim.step(self.actor.params.flat, self.actor.backward(actor_cache, d_mu))
+
+        soft_update(self.actor_target.params.flat, self.actor.params.flat, c.tau, self.actor_optim.scratch)
+        soft_update(self.critic_target.params.flat, self.critic.params.flat, c.tau, self.critic_optim.scratch)
+        self.updates += 1
+        return {"critic_loss": critic_loss, "actor_loss": actor_loss, "q_mean": float(q.mean()),
+                "baseline": self.baseline, "batch_reward_mean": float(self.replay.rewards[picked].mean())}
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed agent needs, as copies: config, the four networks, both Adams, the

@@ -13,7 +13,8 @@ Cost: sum_i c_i b_i with integer c_i (like element counts times bits), budget B.
 enforced HAQ-style at the end of an episode (HAQ `_final_action_wall`, k-means mode): while over
 budget, sweep the points from last to first, lowering each by one bit (not below 2), stopping as soon
 as the budget holds. Any policy under budget is kept as is, so the exact optimum (dynamic programming
-over the integer cost, `optimal_policy`) is reachable.
+over the integer cost, `optimal_policy`) is reachable. Like `hero_lite.search.QuantEnv`, the final
+info reports the bits that ran as `executed_actions` (bin centres), which the loop stores in replay.
 
 Observation of step i (all features in [0, 1]): i / (n - 1), the point's log-sensitivity and cost
 min-max scaled over the points, and the previous action (1.0 before the first step, as HAQ).
@@ -32,6 +33,11 @@ def action_to_bits(action: float) -> int:
     """HAQ's rounding (`_action_wall`): each integer bit gets an equal-width bin of [0, 1]."""
     bits = round((MAX_BITS - MIN_BITS + 1) * action + MIN_BITS - 0.5)
     return int(min(max(bits, MIN_BITS), MAX_BITS))
+
+
+def bits_to_action(bits: int) -> float:
+    """The centre of the action bin that `action_to_bits` maps to `bits`."""
+    return (bits - MIN_BITS + 0.5) / (MAX_BITS - MIN_BITS + 1)
 
 
 def enforce_budget(bits: np.ndarray, costs: np.ndarray, budget: int) -> np.ndarray:
@@ -93,7 +99,8 @@ class SyntheticQuantEnv:
         raw_bits = np.array([action_to_bits(a) for a in self._actions])
         bits = enforce_budget(raw_bits, self.costs, self.budget)
         cost = int(self.costs @ bits)
-        info = {"bits": bits.tolist(), "cost": cost, "budget": self.budget, "budget_met": cost <= self.budget}
+        info = {"bits": bits.tolist(), "cost": cost, "budget": self.budget, "budget_met": cost <= self.budget,
+                "executed_actions": [bits_to_action(int(b)) for b in bits]}
         return obs, self.reward(bits), True, info
 
     def policy_reward(self, actions) -> tuple[float, np.ndarray]:

@@ -446,7 +446,7 @@ class DDPGAgent:
         self.episode = 0
         self.updates = 0
 
-    def _make_critic(self) -> "Critic | EpisodeCritic":
+    def _make_critic(self) -> Critic | EpisodeCritic:
         c = self.config
         if c.critic == "episode":
             return EpisodeCritic(self.steps_per_episode, c.hidden1, c.hidden2)
@@ -600,7 +600,8 @@ class DDPGAgent:
         scale = float(rewards.std()) or 1.0
         picked = starts[self.rng.choice(starts.size, size=min(c.batch_size, starts.size), replace=False)]
         rows = picked[:, None] + np.arange(t)  # (batch, T) replay slots
-        targets = ((self.replay.rewards[picked] - self.baseline) / scale)[:, None]
+        picked_rewards = self.replay.rewards[picked]
+        targets = ((picked_rewards - self.baseline) / scale)[:, None]
 
         q, critic_cache = self.critic.forward(self.replay.actions[rows])
         error = q - targets
@@ -619,7 +620,7 @@ class DDPGAgent:
         soft_update(self.critic_target.params.flat, self.critic.params.flat, c.tau, self.critic_optim.scratch)
         self.updates += 1
         return {"critic_loss": critic_loss, "actor_loss": actor_loss, "q_mean": float(q.mean()),
-                "baseline": self.baseline, "batch_reward_mean": float(self.replay.rewards[picked].mean())}
+                "baseline": self.baseline, "batch_reward_mean": float(picked_rewards.mean())}
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed agent needs, as copies: config, the four networks, both Adams, the

@@ -13,7 +13,7 @@ Protocol, per scene (edge preset, one fp32 checkpoint per scene shared by every 
    model-size ratio (CAQ / HERO).
 Prints one JSON object (every run, the matches, mean and spread per scene) and writes it to
 OUT/headline.json; a run folder per search under OUT. Checkpoints: runs/bench/SCENE/checkpoint.h5,
-trained (1200 steps, seed 0) if missing.
+trained (1200 steps, seed 0) if missing. A search folder without summary.json but with agent.h5 resumes.
 """
 
 from __future__ import annotations
@@ -119,8 +119,9 @@ def main() -> None:
                 if os.path.exists(os.path.join(out_dir, "summary.json")):
                     with open(os.path.join(out_dir, "summary.json")) as f:
                         summary = json.load(f)
-                else:
-                    summary = hero_search(checkpoint, scene_dir, out_dir, config)
+                else:  # a search interrupted before its summary resumes from its log and agent
+                    resume = os.path.exists(os.path.join(out_dir, "agent.h5"))
+                    summary = hero_search(checkpoint, scene_dir, out_dir, config, resume=resume)
                 hero = _numbers(summary) | {"fraction": fraction, "budget_ms": float(limit),
                                             "budget_met": summary["budget_met"], "seconds": time.perf_counter() - start}
                 heroes.append(hero)

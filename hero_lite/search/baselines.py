@@ -143,12 +143,6 @@ def random_search(env: QuantEnv, episodes: int, seed: int, progress=None) -> lis
     return log
 
 
-def best_of(log: list[dict]) -> dict:
-    """The best episode that met its budget (the best of all if none did), earliest on ties."""
-    pool = [e for e in log if e["budget_met"]] or log
-    return max(pool, key=lambda e: (e["reward"], -e["episode"]))
-
-
 # ---------------------------------------------------------------------------- CAQ-like
 
 

@@ -18,11 +18,12 @@ from hero_lite import viz
 from hero_lite.nerf.pipeline import write_json_atomically
 from hero_lite.quant.learned import BitLearningConfig
 from hero_lite.quant.points import quant_points
-from hero_lite.search.baselines import (best_of, bitops_per_sample, caq_policy, fixed_policy, haq_environment,
+from hero_lite.search.baselines import (bitops_per_sample, caq_policy, fixed_policy, haq_environment,
                                         random_search)
 from hero_lite.quant.policy import QuantPolicy, model_signature
 from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for
-from hero_lite.search.hero import SearchConfig, final_report, hero_search, make_agent, prepare
+from hero_lite.search.hero import (SearchConfig, final_candidates, final_report, hero_search, make_agent, pick_final,
+                                   prepare)
 
 DEFAULT_METHODS = ("fp32", "uniform8", "caq", "haq", "random", "hero")
 ROW_KEYS = ("psnr", "latency_ms", "fps", "area_mm2", "cost_efficiency", "energy_uj", "model_bytes", "bits",
@@ -74,7 +75,7 @@ def run_compare(checkpoint: str, scene_dir: str, out_dir: str, methods: list[str
             summary = hero_search(checkpoint, scene_dir, os.path.join(out_dir, "hero"), config, progress=episode_progress)
             extra = {"budget_met": summary["budget_met"], "budget": summary["budget"]}
         else:
-            report_config = config
+            report_config, tuned = config, None
             if method == "fp32" or _UNIFORM.match(method):
                 match = _UNIFORM.match(method)
                 policy = fixed_policy(setup, config.point_set, int(match.group(1)) if match else None)
@@ -84,20 +85,23 @@ def run_compare(checkpoint: str, scene_dir: str, out_dir: str, methods: list[str
                 policy, extra = caq_policy(setup, caq, config.seed)
                 report_config, points = caq_config, caq_points
             elif method in ("haq", "random"):
+                signature = model_signature(setup.model.config)
                 if method == "haq":
                     env = haq_environment(setup, config)
                     agent_log = _run_agent(env, config, setup)
                 else:
-                    signature = model_signature(setup.model.config)
                     env = QuantEnv(setup.points, setup.evaluator, setup.budget, setup.reference.bits,
                                    RewardConfig(**config.reward), policy_factory_for(config.point_set, signature))
                     agent_log = random_search(env, config.episodes, config.seed, progress=episode_progress)
-                best = best_of(agent_log)
-                policy = QuantPolicy(config.point_set, best["policy"], model_signature(setup.model.config))
-                extra = {"best_episode": best["episode"], "val_psnr": best["psnr"], "episodes": len(agent_log)}
+                # the same final choice as HERO's: the best few policies re-scored after the final QAT
+                candidates = final_candidates(agent_log, config.final_candidates)
+                best, tuned, rescored = pick_final(setup, candidates, config, signature)
+                policy = QuantPolicy(config.point_set, best["policy"], signature)
+                extra = {"best_episode": best["episode"], "val_psnr": best["psnr"], "episodes": len(agent_log),
+                         "final_candidates": rescored}
                 if method == "haq":
                     extra["proxy_budget_met"] = best["budget_met"]  # its own BitOps/size budget
-            summary = final_report(setup, policy, report_config, None)
+            summary = final_report(setup, policy, report_config, None, tuned=tuned)
             # whether the policy meets HERO's (simulated) budget on the search's cost frame
             extra["budget_met"] = setup.budget.met(setup.evaluator.cost(policy)) if policy.point_set == config.point_set else None
         rows[method] = _row(summary, points, time.perf_counter() - start, extra)

@@ -6,8 +6,12 @@ Run folder (`hero-lite search ... --out DIR`):
   latency_ms, ...), appended and flushed as each episode ends, so a kill loses at most the
   running episode;
 - `agent.h5`      agent and loop state after the last logged episode (for `--resume`);
-- `best_policy.json`, `summary.json`, `quantized.h5` at the end: the best policy (highest
-  reward among episodes that met the budget) after a longer fine-tune, scored on the test views.
+- `best_policy.json`, `summary.json`, `quantized.h5` at the end: the final policy after a longer
+  fine-tune, scored on the test views. The final policy is chosen among the few distinct
+  budget-meeting policies with the highest episode reward (`final_candidates`): each gets the
+  final fine-tune and is scored again on every validation view at full resolution, and the one
+  with the highest reward there wins. One short fine-tune on a few small views ranks close
+  policies unreliably; the test views still never take part in the choice.
 """
 
 from __future__ import annotations
@@ -52,7 +56,10 @@ class SearchConfig:
         nothing below 4 bits), so HERO's 0.6x would be out of reach.
     reference_bits : the reference policy, uniform bits everywhere (HAQ: 8).
     qat_steps, qat_samples : per-episode fine-tune (steps, samples per step).
-    final_qat_steps : fine-tune of the best policy before the test-view report.
+    final_qat_steps : fine-tune of the final policy before the test-view report.
+    final_candidates : how many of the best distinct policies (by episode reward) get the final
+        fine-tune and a second validation score before one is picked (1: HAQ's choice, the best
+        episode alone).
     val_views, val_downscale : validation views scored per episode, and their downscale factor.
     reward : RewardConfig fields; ddpg : DDPGConfig fields (episodes is taken from here).
     start : the actor's policy before the first update: 'reference' (fitted to pick the reference
@@ -71,6 +78,7 @@ class SearchConfig:
     qat_steps: int = 30
     qat_samples: int = 1 << 15
     final_qat_steps: int = 300
+    final_candidates: int = 3
     val_views: int = 4
     val_downscale: int = 2
     reward: dict = field(default_factory=dict)
@@ -79,7 +87,7 @@ class SearchConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key in ("episodes", "val_views", "val_downscale", "qat_samples"):
+        for key in ("episodes", "val_views", "val_downscale", "qat_samples", "final_candidates"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"search {key} = {value!r}; valid: integer >= 1")
@@ -173,6 +181,7 @@ class SearchSetup:
     budget: Budget
     accel: Any
     traces: list = field(default_factory=list)
+    val_full: Any = None
 
     def frame_cost(self, bits: dict, point_set: str) -> dict:
         """Event-simulated cost of `bits` on the search's cost frame (validation view 0) for a policy
@@ -200,18 +209,27 @@ def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetu
     points = quant_points(model.config, config.point_set)
     reference = uniform_policy(model.config, config.reference_bits, min(config.reference_bits, 8), config.point_set)
     budget = Budget.resolve(config.budgets, evaluator.cost(reference))
-    return SearchSetup(model, train_scene, val_scene, test_scene, evaluator, points, reference, budget, accel, traces)
+    return SearchSetup(model, train_scene, val_scene, test_scene, evaluator, points, reference, budget, accel, traces,
+                       val_full)
 
 
-def final_report(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig, out_dir: str | None,
-                 extra: dict | None = None) -> dict:
-    """Longer fine-tune of `policy`, test PSNR, event simulation of test view 0 (both area modes)."""
-    from hero_lite.search.cost import policy_cost
-
+def final_finetune(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig) -> tuple[Any, FakeQuantHooks]:
+    """The final fine-tune of `policy` (`config.final_qat_steps`, seed `config.seed + 1`) on a copy
+    of the fp32 model; returns (model, frozen hooks)."""
     model = setup.model.copy()
     hooks = FakeQuantHooks(model, policy, setup.evaluator.ranges)
     rng = np.random.default_rng(config.seed + 1)
     quantization_aware_training(model, setup.train_scene, hooks, config.final_qat_steps, rng)
+    return model, hooks
+
+
+def final_report(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig, out_dir: str | None,
+                 extra: dict | None = None, tuned: tuple | None = None) -> dict:
+    """Longer fine-tune of `policy` (or `tuned`, its result from `final_finetune`), test PSNR, event
+    simulation of test view 0 (both area modes)."""
+    from hero_lite.search.cost import policy_cost
+
+    model, hooks = tuned if tuned is not None else final_finetune(setup, policy, config)
     test = evaluate(model, setup.test_scene, hooks=hooks, with_ssim=False)
     fp32_test = evaluate(setup.model, setup.test_scene, with_ssim=False)
     traces = trace_views(model, setup.test_scene, (0,), hooks=hooks)
@@ -241,6 +259,42 @@ def final_report(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig, 
         policy.save(os.path.join(out_dir, "best_policy.json"))
         save_quantized(os.path.join(out_dir, "quantized.h5"), model, hooks, {"policy_source": "hero search"})
     return summary
+
+
+def final_candidates(log: list[dict], count: int) -> list[dict]:
+    """The `count` highest-reward log lines with distinct policies, among the lines that met the
+    budget (all lines if none did); ties: earlier episode first."""
+    ranked = sorted([e for e in log if e["budget_met"]] or log, key=lambda e: (-e["reward"], e["episode"]))
+    picked: dict[tuple, dict] = {}
+    for line in ranked:
+        picked.setdefault(tuple(sorted(line["policy"].items())), line)
+        if len(picked) == count:
+            break
+    return list(picked.values())
+
+
+def pick_final(setup: SearchSetup, candidates: list[dict], config: SearchConfig,
+               signature: str) -> tuple[dict, tuple | None, list[dict]]:
+    """The candidate with the highest reward after the final fine-tune, on every validation view at
+    full resolution. Returns (its log line, its (model, hooks) or None for a single candidate, one
+    row per candidate: episode, search reward and PSNR, final validation PSNR (dB) and reward)."""
+    if len(candidates) == 1:
+        return candidates[0], None, []
+    reward = RewardConfig(**config.reward)
+    reference_cost = setup.evaluator.cost(setup.reference)
+    fp32_psnr = evaluate(setup.model, setup.val_full, with_ssim=False).psnr
+    rows, best, best_tuned, best_reward = [], None, None, -np.inf
+    for line in candidates:
+        policy = QuantPolicy.from_dict({"set": config.point_set, "model": signature, "points": line["policy"]},
+                                       setup.model.config)
+        model, hooks = final_finetune(setup, policy, config)
+        psnr = evaluate(model, setup.val_full, hooks=hooks, with_ssim=False).psnr
+        value = reward.reward(fp32_psnr - psnr, setup.evaluator.cost(policy), reference_cost)
+        rows.append({"episode": line["episode"], "search_reward": line["reward"], "search_val_psnr": line["psnr"],
+                     "final_val_psnr": psnr, "final_reward": value})
+        if value > best_reward:  # ties keep the higher search reward
+            best, best_tuned, best_reward = line, (model, hooks), value
+    return best, best_tuned, rows
 
 
 def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchConfig, resume: bool = False,
@@ -293,14 +347,15 @@ def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchCon
                  progress=progress, on_episode_end=on_episode_end)
     log = _read_log(log_path)
     met = [e for e in log if e["budget_met"]]
-    pool = met or log
-    best = max(pool, key=lambda e: (e["reward"], -e["episode"]))
+    candidates = final_candidates(log, config.final_candidates)
+    best, tuned, rescored = pick_final(setup, candidates, config, signature)
     policy = QuantPolicy.from_dict({"set": config.point_set, "model": signature, "points": best["policy"]},
                                    setup.model.config)
-    summary = final_report(setup, policy, config, out_dir, extra={
+    summary = final_report(setup, policy, config, out_dir, tuned=tuned, extra={
         "episodes": len(log),
         "best_episode": best["episode"],
         "val_psnr": best["psnr"],
+        "final_candidates": rescored,
         "budget": setup.budget.to_dict(),
         "budget_met": bool(met) and setup.budget.met({**setup.evaluator.cost(policy)}),
         "budget_floor": floor_cost,

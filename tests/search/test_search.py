@@ -148,6 +148,9 @@ def test_tiny_search_end_to_end_and_resume(tiny_checkpoint, tiny_dir, tmp_path):
     assert best.bits == summary["policy"]["points"]
     if summary["budget_met"]:
         assert summary["latency_ms"] > 0
+    rows = summary["final_candidates"]  # re-scored after the final QAT; the highest final reward won
+    assert len(rows) == config.final_candidates
+    assert summary["best_episode"] == max(rows, key=lambda r: r["final_reward"])["episode"]
     # every logged policy that claims to meet the budget does, under the search's own frame
     limit = summary["budget"]["limits"]["latency_ms"]
     assert all(e["latency_ms"] <= limit * (1 + 1e-9) for e in log if e["budget_met"])
@@ -165,6 +168,45 @@ def test_tiny_search_end_to_end_and_resume(tiny_checkpoint, tiny_dir, tmp_path):
     assert _log(part) == log
     with pytest.raises(ValueError, match="already holds a search"):
         hero_search(str(tiny_checkpoint), str(tiny_dir), str(part), config)
+
+
+def test_final_candidates_are_the_best_distinct_policies_that_met_the_budget():
+    from hero_lite.search.hero import final_candidates
+
+    def line(episode, reward, bits, met=True):
+        return {"episode": episode, "reward": reward, "policy": {"a": bits}, "budget_met": met}
+
+    log = [line(0, -0.5, 8), line(1, -0.1, 4, met=False), line(2, -0.2, 6), line(3, -0.2, 6), line(4, -0.3, 5),
+           line(5, -0.2, 7)]
+    assert [e["episode"] for e in final_candidates(log, 3)] == [2, 5, 4]  # 3 repeats 2's policy; 1 missed
+    assert [e["episode"] for e in final_candidates(log, 10)] == [2, 5, 4, 0]
+    assert [e["episode"] for e in final_candidates([line(0, -0.4, 8, False), line(1, -0.3, 6, False)], 1)] == [1]
+
+
+@pytest.mark.slow
+def test_final_choice_rescoring_picks_the_best_final_reward(tiny_checkpoint, tiny_dir):
+    from hero_lite.nerf.evaluate import evaluate
+    from hero_lite.quant.policy import model_signature, uniform_policy
+    from hero_lite.search.hero import final_report, pick_final, prepare
+
+    config = _tiny_config()
+    setup = prepare(str(tiny_checkpoint), str(tiny_dir), config)
+    signature = model_signature(setup.model.config)
+    log = [{"episode": e, "reward": -0.1 * e, "psnr": 30.0 - e, "budget_met": True,
+            "policy": uniform_policy(setup.model.config, bits, min(bits, 8), "hero").bits}
+           for e, bits in enumerate((8, 3, 5))]
+    best, tuned, rows = pick_final(setup, log, config, signature)
+    assert [r["episode"] for r in rows] == [0, 1, 2]
+    fp32 = evaluate(setup.model, setup.val_full, with_ssim=False).psnr
+    assert setup.val_full.n_views > config.val_views  # every validation view, not the search's few
+    for r in rows:  # the psnr reward: 0.1 x (PSNR_q - PSNR_fp32) on every validation view
+        assert r["final_reward"] == pytest.approx(0.1 * (r["final_val_psnr"] - fp32))
+    assert best["episode"] == max(rows, key=lambda r: r["final_reward"])["episode"]
+    policy = QuantPolicy(config.point_set, best["policy"], signature)
+    # the kept fine-tune is the one the report would have run itself
+    assert final_report(setup, policy, config, None, tuned=tuned)["psnr"] == final_report(setup, policy, config, None)["psnr"]
+    one, none_tuned, no_rows = pick_final(setup, log[:1], config, signature)
+    assert one is log[0] and none_tuned is None and no_rows == []
 
 
 def test_the_agent_starts_at_the_reference_policy(tiny_checkpoint, tiny_dir):

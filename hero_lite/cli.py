@@ -395,6 +395,16 @@ def _search_progress(bar, state):
     return progress
 
 
+def _final_progress(bar, episodes: int):
+    """The last steps of a search bar (length episodes + final_candidates): the final QAT of each candidate."""
+    def progress(index, count, line):
+        if index == 0:
+            bar.length = episodes + count
+        bar.update(1, f"final QAT {index + 1}/{count} (episode {line['episode']})")
+
+    return progress
+
+
 def _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path):
     from hero_lite.search.hero import SearchConfig
 
@@ -457,8 +467,10 @@ def search(checkpoint, scene_dir, latency_budget, area_budget, energy_budget, si
     budgets = _budgets(latency_budget, area_budget, energy_budget, size_budget)
     config = _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path)
     state = {"best": None}
-    with click.progressbar(length=config.episodes, label="searching", file=sys.stderr, item_show_func=lambda s: s) as bar:
-        summary = hero_search(checkpoint, scene_dir, out_dir, config, resume=resume, progress=_search_progress(bar, state))
+    with click.progressbar(length=config.episodes + config.final_candidates, label="searching", file=sys.stderr,
+                           item_show_func=lambda s: s) as bar:
+        summary = hero_search(checkpoint, scene_dir, out_dir, config, resume=resume, progress=_search_progress(bar, state),
+                              final_progress=_final_progress(bar, config.episodes))
     _echo_summary(summary, out_dir)
     if json_path:
         write_json(json_path, summary)
@@ -505,8 +517,10 @@ def run(scene_dir, out_dir, latency_budget, area_budget, energy_budget, size_bud
         click.echo(f"fp32: {metrics['steps']} steps in {metrics['train_seconds']:.0f} s, "
                    f"test PSNR {metrics['test_psnr']:.2f} dB")
     state = {"best": None}
-    with click.progressbar(length=config.episodes, label="searching", file=sys.stderr, item_show_func=lambda s: s) as bar:
-        summary = main_job(scene_dir, out_dir, config, search_progress=_search_progress(bar, state))
+    with click.progressbar(length=config.episodes + config.final_candidates, label="searching", file=sys.stderr,
+                           item_show_func=lambda s: s) as bar:
+        summary = main_job(scene_dir, out_dir, config, search_progress=_search_progress(bar, state),
+                           final_progress=_final_progress(bar, config.episodes))
     _echo_summary(summary, os.path.join(out_dir, "search"))
     click.echo(f"pictures: {os.path.join(out_dir, 'test_view.png')}, {os.path.join(out_dir, 'bits.png')}")
     if json_path:

@@ -273,18 +273,21 @@ def final_candidates(log: list[dict], count: int) -> list[dict]:
     return list(picked.values())
 
 
-def pick_final(setup: SearchSetup, candidates: list[dict], config: SearchConfig,
-               signature: str) -> tuple[dict, tuple | None, list[dict]]:
+def pick_final(setup: SearchSetup, candidates: list[dict], config: SearchConfig, signature: str,
+               progress: Callable[[int, int, dict], None] | None = None) -> tuple[dict, tuple | None, list[dict]]:
     """The candidate with the highest reward after the final fine-tune, on every validation view at
     full resolution. Returns (its log line, its (model, hooks) or None for a single candidate, one
-    row per candidate: episode, search reward and PSNR, final validation PSNR (dB) and reward)."""
+    row per candidate: episode, search reward and PSNR, final validation PSNR (dB) and reward).
+    `progress(index, count, line)` is called before each candidate's fine-tune."""
     if len(candidates) == 1:
         return candidates[0], None, []
     reward = RewardConfig(**config.reward)
     reference_cost = setup.evaluator.cost(setup.reference)
     fp32_psnr = evaluate(setup.model, setup.val_full, with_ssim=False).psnr
     rows, best, best_tuned, best_reward = [], None, None, -np.inf
-    for line in candidates:
+    for index, line in enumerate(candidates):
+        if progress is not None:
+            progress(index, len(candidates), line)
         policy = QuantPolicy.from_dict({"set": config.point_set, "model": signature, "points": line["policy"]},
                                        setup.model.config)
         model, hooks = final_finetune(setup, policy, config)
@@ -298,8 +301,10 @@ def pick_final(setup: SearchSetup, candidates: list[dict], config: SearchConfig,
 
 
 def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchConfig, resume: bool = False,
-                progress: Callable[[int, EpisodeRecord], None] | None = None) -> dict:
-    """Run (or resume) a search and write the run folder; returns the summary dict."""
+                progress: Callable[[int, EpisodeRecord], None] | None = None,
+                final_progress: Callable[[int, int, dict], None] | None = None) -> dict:
+    """Run (or resume) a search and write the run folder; returns the summary dict.
+    `progress(episode, record)` follows the episodes, `final_progress` the final choice (`pick_final`)."""
     start = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
     log_path = os.path.join(out_dir, "episodes.jsonl")
@@ -348,7 +353,7 @@ def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchCon
     log = _read_log(log_path)
     met = [e for e in log if e["budget_met"]]
     candidates = final_candidates(log, config.final_candidates)
-    best, tuned, rescored = pick_final(setup, candidates, config, signature)
+    best, tuned, rescored = pick_final(setup, candidates, config, signature, final_progress)
     policy = QuantPolicy.from_dict({"set": config.point_set, "model": signature, "points": best["policy"]},
                                    setup.model.config)
     summary = final_report(setup, policy, config, out_dir, tuned=tuned, extra={

@@ -36,11 +36,12 @@ def draw_pictures(checkpoint: str, quantized: str, scene_dir: str, out_dir: str,
 
 
 def main_job(scene_dir: str, out_dir: str, config: SearchConfig, search_progress: Callable | None = None,
-             resume: bool = False) -> dict:
+             resume: bool = False, final_progress: Callable | None = None) -> dict:
     """Search `out_dir/checkpoint.h5` into `out_dir/search`, then draw the pictures into `out_dir`."""
     checkpoint = os.path.join(out_dir, "checkpoint.h5")
     search_dir = os.path.join(out_dir, "search")
-    summary = hero_search(checkpoint, scene_dir, search_dir, config, resume=resume, progress=search_progress)
+    summary = hero_search(checkpoint, scene_dir, search_dir, config, resume=resume, progress=search_progress,
+                          final_progress=final_progress)
     bits = summary["policy"]["points"]
     unquantized = sum(1 for b in bits.values() if b == FLOAT_BITS)
     draw_pictures(checkpoint, os.path.join(search_dir, "quantized.h5"), scene_dir, out_dir, bits,

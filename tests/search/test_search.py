@@ -195,7 +195,9 @@ def test_final_choice_rescoring_picks_the_best_final_reward(tiny_checkpoint, tin
     log = [{"episode": e, "reward": -0.1 * e, "psnr": 30.0 - e, "budget_met": True,
             "policy": uniform_policy(setup.model.config, bits, min(bits, 8), "hero").bits}
            for e, bits in enumerate((8, 3, 5))]
-    best, tuned, rows = pick_final(setup, log, config, signature)
+    calls = []
+    best, tuned, rows = pick_final(setup, log, config, signature, lambda i, n, line: calls.append((i, n, line["episode"])))
+    assert calls == [(0, 3, 0), (1, 3, 1), (2, 3, 2)]
     assert [r["episode"] for r in rows] == [0, 1, 2]
     fp32 = evaluate(setup.model, setup.val_full, with_ssim=False).psnr
     assert setup.val_full.n_views > config.val_views  # every validation view, not the search's few
@@ -259,3 +261,27 @@ def test_search_command_bad_budget(tiny_checkpoint, tiny_dir, tmp_path):
 def test_observation_width():
     assert N_OBS == 13
     assert np.all(static_features(quant_points(ModelConfig(), "caq")) <= 1.0)
+
+
+@pytest.mark.slow
+def test_run_command_writes_the_summary_and_pictures(tiny_checkpoint, tiny_dir, tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    out = tmp_path / "run"
+    out.mkdir()
+    shutil.copy(tiny_checkpoint, out / "checkpoint.h5")  # `run` reuses a trained checkpoint
+    config = tmp_path / "small.toml"
+    config.write_text("episodes = 3\nqat_steps = 2\nqat_samples = 4096\nfinal_qat_steps = 3\nval_views = 1\n"
+                      "[ddpg]\nwarmup_episodes = 1\nbatch_size = 16\n")
+    result = CliRunner().invoke(cli, ["run", str(tiny_dir), "--out", str(out), "--config", str(config),
+                                      "--latency-budget", "0.95x"])
+    assert result.exit_code == 0, result.output
+    assert "reusing" in result.output and "best policy (episode" in result.output
+    summary = json.loads((out / "search" / "summary.json").read_text())
+    assert summary["episodes"] == 3 and len(summary["final_candidates"]) >= 2
+    assert QuantPolicy.load(str(out / "search" / "best_policy.json"), ModelConfig()).bits == summary["policy"]["points"]
+    view = Image.open(out / "test_view.png")
+    assert view.width >= 4 * view.height // 2  # four panels side by side
+    assert Image.open(out / "bits.png").size[0] > 100

@@ -7,9 +7,9 @@ Every run is `hero_search` with default settings (100 episodes, latency budget 0
 reference start, actor lr 1e-5) except `ddpg={"critic": C}`, on the benchmark checkpoint of the scene
 (runs/bench/SCENE/checkpoint.h5, as bench_compare.py). Reported per run: the best validation reward
 the search found (what the agent maximises: 30-step QAT, 4 validation views at half resolution) and
-the final report of its best policy (300-step QAT, 20 test views): test PSNR, latency, model size,
-the median agent time per episode. A finished run folder (OUT/SCENE_sSEED_CRITIC/summary.json) is
-reused. Prints one JSON object and writes it to OUT/critics.json.
+the final report of its final policy (the search's choice among its best 3 after the 300-step QAT;
+20 test views): test PSNR, latency, model size, the median agent time per episode. A finished run
+folder (OUT/SCENE_sSEED_CRITIC/summary.json) is reused; one with agent.h5 but no summary resumes. Prints one JSON object and writes it to OUT/critics.json.
 """
 
 from __future__ import annotations
@@ -55,10 +55,11 @@ def main() -> None:
                 if os.path.exists(summary_path):
                     with open(summary_path) as f:
                         summary = json.load(f)
-                else:
+                else:  # a search interrupted before its summary resumes from its log and agent
                     checkpoint = repo_path("runs", "bench", scene, "checkpoint.h5")
                     summary = hero_search(checkpoint, repo_path("scenes", scene), out_dir,
-                                          SearchConfig(seed=seed, ddpg={"critic": critic}))
+                                          SearchConfig(seed=seed, ddpg={"critic": critic}),
+                                          resume=os.path.exists(os.path.join(out_dir, "agent.h5")))
                 test = {k: summary[k] for k in ("psnr", "latency_ms", "model_bytes", "cost_efficiency",
                                                 "cost_efficiency_fit", "budget_met")}
                 run = {"scene": scene, "seed": seed, "critic": critic, "test": test,

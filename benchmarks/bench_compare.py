@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=100)
     parser.add_argument("--out", default=repo_path("runs", "headline"))
     parser.add_argument("--ddpg", default="{}", help="DDPGConfig overrides for HERO's searches, as JSON "
-                        "(for example '{\"critic\": \"episode\"}')")
+                        "(for example '{\"critic\": \"step\"}' for HAQ's critic)")
     parser.add_argument("--penalties", default="1e-4,1e-3,1e-2",
                         help="CAQ-like penalty sweep on the first scene, seed 0 (empty: skip)")
     args = parser.parse_args()

@@ -174,7 +174,8 @@ class SearchSetup:
 
     model: Any
     train_scene: Any
-    val_scene: Any
+    val_scene: Any  # the search's few validation views, downscaled
+    val_full: Any  # every validation view at full resolution (the final choice)
     test_scene: Any
     evaluator: PolicyEvaluator
     points: list
@@ -182,7 +183,6 @@ class SearchSetup:
     budget: Budget
     accel: Any
     traces: list = field(default_factory=list)
-    val_full: Any = None
 
     def frame_cost(self, bits: dict, point_set: str) -> dict:
         """Event-simulated cost of `bits` on the search's cost frame (validation view 0) for a policy
@@ -210,8 +210,8 @@ def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetu
     points = quant_points(model.config, config.point_set)
     reference = uniform_policy(model.config, config.reference_bits, min(config.reference_bits, 8), config.point_set)
     budget = Budget.resolve(config.budgets, evaluator.cost(reference))
-    return SearchSetup(model, train_scene, val_scene, test_scene, evaluator, points, reference, budget, accel, traces,
-                       val_full)
+    return SearchSetup(model, train_scene, val_scene, val_full, test_scene, evaluator, points, reference, budget, accel,
+                       traces)
 
 
 def final_finetune(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig) -> tuple[Any, FakeQuantHooks]:

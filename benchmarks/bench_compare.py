@@ -27,7 +27,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import commit, machine, repo_path  # noqa: E402
+from common import commit, machine, repo_path, search_in  # noqa: E402
 
 MATCH_DB = 0.1
 
@@ -71,7 +71,7 @@ def main() -> None:
 
     from hero_lite.quant.learned import BitLearningConfig
     from hero_lite.search.baselines import caq_policy
-    from hero_lite.search.hero import SearchConfig, final_report, hero_search, prepare
+    from hero_lite.search.hero import SearchConfig, final_report, prepare
 
     fractions = [float(f) for f in args.fractions.split(",")]
     result = {"benchmark": "headline", "commit": commit(), "machine": machine(), "episodes": args.episodes,
@@ -124,12 +124,7 @@ def main() -> None:
                 config = SearchConfig(episodes=args.episodes, seed=seed, ddpg=json.loads(args.ddpg),
                                       budgets={"latency_ms": limit, "model_bytes": f"{caq_frame['model_bytes']:.0f}"})
                 out_dir = os.path.join(args.out, f"{scene}_s{seed}_f{fraction:g}")
-                if os.path.exists(os.path.join(out_dir, "summary.json")):
-                    with open(os.path.join(out_dir, "summary.json")) as f:
-                        summary = json.load(f)
-                else:  # a search interrupted before its summary resumes from its log and agent
-                    resume = os.path.exists(os.path.join(out_dir, "agent.h5"))
-                    summary = hero_search(checkpoint, scene_dir, out_dir, config, resume=resume)
+                summary = search_in(checkpoint, scene_dir, out_dir, config)
                 hero = _numbers(summary) | {"fraction": fraction, "budget_ms": float(limit),
                                             "budget_met": summary["budget_met"], "seconds": time.perf_counter() - start}
                 heroes.append(hero)

@@ -9,7 +9,8 @@ reference start, actor lr 1e-5) except `ddpg={"critic": C}`, on the benchmark ch
 the search found (what the agent maximises: 30-step QAT, 4 validation views at half resolution) and
 the final report of its final policy (the search's choice among its best 3 after the 300-step QAT;
 20 test views): test PSNR, latency, model size, the median agent time per episode. A finished run
-folder (OUT/SCENE_sSEED_CRITIC/summary.json) is reused; one with agent.h5 but no summary resumes. Prints one JSON object and writes it to OUT/critics.json.
+folder (OUT/SCENE_sSEED_CRITIC/summary.json) is reused; one with agent.h5 but no summary resumes.
+Prints one JSON object and writes it to OUT/critics.json.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import commit, machine, repo_path  # noqa: E402
+from common import commit, machine, repo_path, search_in  # noqa: E402
 
 
 def _best_validation(log_path: str) -> dict:
@@ -43,7 +44,7 @@ def main() -> None:
     parser.add_argument("--out", default=repo_path("runs", "critic100"))
     args = parser.parse_args()
 
-    from hero_lite.search.hero import SearchConfig, hero_search
+    from hero_lite.search.hero import SearchConfig
 
     critics = args.critics.split(",")
     result = {"benchmark": "critics", "commit": commit(), "machine": machine(), "critics": critics, "runs": []}
@@ -51,15 +52,8 @@ def main() -> None:
         for scene in args.scenes.split(","):
             for critic in critics:
                 out_dir = os.path.join(args.out, f"{scene}_s{seed}_{critic}")
-                summary_path = os.path.join(out_dir, "summary.json")
-                if os.path.exists(summary_path):
-                    with open(summary_path) as f:
-                        summary = json.load(f)
-                else:  # a search interrupted before its summary resumes from its log and agent
-                    checkpoint = repo_path("runs", "bench", scene, "checkpoint.h5")
-                    summary = hero_search(checkpoint, repo_path("scenes", scene), out_dir,
-                                          SearchConfig(seed=seed, ddpg={"critic": critic}),
-                                          resume=os.path.exists(os.path.join(out_dir, "agent.h5")))
+                summary = search_in(repo_path("runs", "bench", scene, "checkpoint.h5"), repo_path("scenes", scene),
+                                    out_dir, SearchConfig(seed=seed, ddpg={"critic": critic}))
                 test = {k: summary[k] for k in ("psnr", "latency_ms", "model_bytes", "cost_efficiency",
                                                 "cost_efficiency_fit", "budget_met")}
                 run = {"scene": scene, "seed": seed, "critic": critic, "test": test,

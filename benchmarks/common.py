@@ -63,3 +63,15 @@ def run_child(args: list[str], env: dict | None = None) -> dict:
 
 def repo_path(*parts: str) -> str:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), *parts)
+
+
+def search_in(checkpoint: str, scene_dir: str, out_dir: str, config) -> dict:
+    """The summary of the search in `out_dir`: read if finished, resumed if interrupted before its
+    summary (agent.h5 present), run otherwise."""
+    from hero_lite.search.hero import hero_search
+
+    summary_path = os.path.join(out_dir, "summary.json")
+    if os.path.exists(summary_path):
+        with open(summary_path) as f:
+            return json.load(f)
+    return hero_search(checkpoint, scene_dir, out_dir, config, resume=os.path.exists(os.path.join(out_dir, "agent.h5")))

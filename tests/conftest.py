@@ -1,17 +1,48 @@
-"""Shared fixtures: the bundled tiny scene and one fp32 model trained on it (once per session)."""
+"""Shared fixtures: the bundled tiny scene and one fp32 model trained on it (once per session).
 
+The tests exercise the installed hero_lite, as users get it. `python -m pytest` from the checkout
+puts the checkout first on sys.path, where its hero_lite would shadow the installed one; so
+hero_lite is imported from the other entries of sys.path when it is installed there. An editable
+install (`pip install -e .`) has nothing there, and its import resolves to the checkout as intended.
+"""
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
+REPO = Path(__file__).resolve().parents[1]
 
-from hero_lite.nerf.checkpoint import save_checkpoint
-from hero_lite.nerf.config import ModelConfig, TrainConfig
-from hero_lite.nerf.model import NGPModel
-from hero_lite.nerf.train import train
-from hero_lite.scenes import load_scene
 
-TINY = Path(__file__).resolve().parents[1] / "scenes" / "tiny"
+def _import_installed_hero_lite() -> None:
+    def outside_checkout(entry: str) -> bool:
+        try:
+            return Path(entry or os.getcwd()).resolve() != REPO
+        except OSError:
+            return True
+
+    if "hero_lite" in sys.modules:
+        return
+    spec = importlib.machinery.PathFinder.find_spec("hero_lite", [p for p in sys.path if outside_checkout(p)])
+    if spec is not None:
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["hero_lite"] = module
+        spec.loader.exec_module(module)
+
+
+_import_installed_hero_lite()
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from hero_lite.nerf.checkpoint import save_checkpoint  # noqa: E402
+from hero_lite.nerf.config import ModelConfig, TrainConfig  # noqa: E402
+from hero_lite.nerf.model import NGPModel  # noqa: E402
+from hero_lite.nerf.train import train  # noqa: E402
+from hero_lite.scenes import load_scene  # noqa: E402
+
+TINY = REPO / "scenes" / "tiny"
 TINY_TRAIN_STEPS = 300  # reaches about 25 dB on tiny (tests/nerf/test_train.py)
 
 

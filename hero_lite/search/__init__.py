@@ -1,0 +1,44 @@
+"""The glue: a search environment over the quantization points with hardware feedback from the
+simulator, the HERO search, its baselines and the comparison, the main job and the
+reproducibility check.
+
+    from hero_lite.search import SearchConfig, hero_search
+    summary = hero_search("runs/p/checkpoint.h5", "scenes/primitives", "runs/p/search",
+                          SearchConfig(budgets={"latency_ms": "0.8x"}))
+    summary["psnr"], summary["latency_ms"]    # dB, ms
+
+Imports `quant`, `nerf`, `scenes`, `accel` and `rl`; only the command line imports it.
+"""
+
+from hero_lite.search.budget import Budget, enforce_budget, parse_limit
+from hero_lite.search.compare import parse_methods, run_compare
+from hero_lite.search.cost import PolicyCost, policy_cost
+from hero_lite.search.env import QuantEnv, RewardConfig
+from hero_lite.search.evaluator import PolicyEvaluator
+from hero_lite.search.hero import SearchConfig, SearchSetup, hero_search, prepare
+from hero_lite.search.reproduce import ReproduceConfig, compare_fingerprints, run_miniature
+from hero_lite.search.run import main_job
+from hero_lite.search.workload import trace_workload, workload_from_trace
+
+__all__ = [
+    "Budget",
+    "PolicyCost",
+    "PolicyEvaluator",
+    "QuantEnv",
+    "ReproduceConfig",
+    "RewardConfig",
+    "SearchConfig",
+    "SearchSetup",
+    "compare_fingerprints",
+    "enforce_budget",
+    "hero_search",
+    "main_job",
+    "parse_limit",
+    "parse_methods",
+    "policy_cost",
+    "prepare",
+    "run_compare",
+    "run_miniature",
+    "trace_workload",
+    "workload_from_trace",
+]

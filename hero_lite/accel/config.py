@@ -4,8 +4,17 @@
 start from a preset with `base = "edge"` (or "server") and override only some keys; without
 `base` the defaults are the edge preset's values (a test keeps the dataclass defaults equal to
 `presets/edge.toml`). Unknown keys are rejected with the list of valid ones; zero or negative
-sizes and impossible combinations raise ValueError naming the key, e.g.
-"hash_engine.sram_banks = 0; valid: >= 1".
+sizes, non-finite numbers, numbers beyond a plausible range and impossible combinations raise
+ValueError naming the key (and, from `load_config`, the file), e.g.
+"hash_engine.sram_banks = 0; valid: integer in [1, 1024]".
+
+Ranges: every number is finite; clock_hz in (0, 1e12]; unit, lane and per-cycle counts in
+[1, 65536]; banks and cache ways in [1, 1024]; batch_groups in [1, 256]; word_bits in [8, 1024];
+line_bytes in [8, 4096]; SRAM and buffer sizes in (0, 1 GiB], the cache in (0, 64 MiB];
+arrays <= 1024; rows, cols <= 4096; pmax, pmin <= 32; tile_samples <= 2^20; fifo_depth <= 1024;
+ray_block <= 4096; DRAM bandwidth in [0.001, 2^20] bytes per cycle, latency in [0, 2^24] cycles,
+queue_depth <= 2^20; areas in [0, 1e9] um^2; energies in [0, 1e6] pJ; technology multipliers and
+the tag area fraction in [0, 1000]; node_nm in [1, 1000].
 
 Technology numbers (PE, SRAM, per-unit costs) are given at the 45 nm node of their sources
 (BitFusion synthesis, CACTI via the BitFusion code, Horowitz) and scaled to the design's node by
@@ -15,6 +24,7 @@ Technology numbers (PE, SRAM, per-unit costs) are given at the 45 nm node of the
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -25,6 +35,25 @@ PRESETS = ("edge", "server")
 PE_MODES = ("bitfusion", "bit_serial", "fixed")
 BANK_MAPPINGS = ("word_mod", "vertex")
 AREA_MODES = ("fixed", "fit")
+
+
+# Plausible ranges of the numeric keys. Every number must be finite and inside its range: the upper
+# bounds keep cycle and byte counts far from int64 overflow and cap the arrays the simulator sizes
+# from the config (per-bank buffers, cache tag arrays, DRAM queues) at a few hundred MiB.
+MAX_CLOCK_HZ = 1e12
+MAX_UNITS = 1 << 16  # units, lanes, samples per cycle
+MAX_BANKS = 1 << 10  # SRAM and cache banks
+MAX_BATCH_GROUPS = 1 << 8
+MAX_SRAM_KIB = float(1 << 20)  # any on-chip memory: 1 GiB
+MAX_CACHE_KIB = float(1 << 16)  # 64 MiB: the simulator keeps per-line LRU state
+MAX_AREA_UM2 = 1e9  # 1000 mm^2
+MAX_PJ = 1e6  # any energy per event
+MAX_SCALE = 1e3  # technology multipliers, tag area fraction
+
+
+def _fmt(x: float) -> str:
+    """A bound for a message: 1048576 rather than 1.04858e+06, 1e+12 rather than 1000000000000."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e9 else f"{x:g}"
 
 
 def _check(section: str, key: str, value: Any, ok: bool, valid: str) -> None:
@@ -38,25 +67,29 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _positive_ints(section: str, obj: Any, keys: tuple[str, ...]) -> None:
+def _ints(section: str, obj: Any, keys: tuple[str, ...], lo: int, hi: int) -> None:
     for key in keys:
         v = getattr(obj, key)
-        _check(section, key, v, _is_int(v) and v >= 1, "integer >= 1")
+        _check(section, key, v, _is_int(v) and lo <= v <= hi, f"integer in [{lo}, {hi}]")
 
 
-def _positive_nums(section: str, obj: Any, keys: tuple[str, ...]) -> None:
+def _positive_ints(section: str, obj: Any, keys: tuple[str, ...], hi: int = MAX_UNITS) -> None:
+    _ints(section, obj, keys, 1, hi)
+
+
+def _positive_nums(section: str, obj: Any, keys: tuple[str, ...], hi: float) -> None:
     for key in keys:
         v = getattr(obj, key)
-        _check(section, key, v, _is_num(v) and v > 0, "number > 0")
+        _check(section, key, v, _is_num(v) and 0 < v <= hi, f"finite number in (0, {_fmt(hi)}]")
 
 
-def _nonnegative_nums(section: str, obj: Any, keys: tuple[str, ...]) -> None:
+def _nonnegative_nums(section: str, obj: Any, keys: tuple[str, ...], hi: float) -> None:
     for key in keys:
         v = getattr(obj, key)
-        _check(section, key, v, _is_num(v) and v >= 0, "number >= 0")
+        _check(section, key, v, _is_num(v) and 0 <= v <= hi, f"finite number in [0, {_fmt(hi)}]")
 
 
 @dataclass(frozen=True)
@@ -75,8 +108,9 @@ class SamplerConfig:
 
     def validate(self) -> None:
         _positive_ints("sampler", self, ("steps_per_cycle",))
-        _positive_nums("sampler", self, ("occupancy_kib",))
-        _nonnegative_nums("sampler", self, ("area_um2", "pj_per_step"))
+        _positive_nums("sampler", self, ("occupancy_kib",), MAX_SRAM_KIB)
+        _nonnegative_nums("sampler", self, ("area_um2",), MAX_AREA_UM2)
+        _nonnegative_nums("sampler", self, ("pj_per_step",), MAX_PJ)
 
 
 @dataclass(frozen=True)
@@ -109,10 +143,13 @@ class HashEngineConfig:
     interp_pj_per_group: float = 37.2
 
     def validate(self) -> None:
-        _positive_ints("hash_engine", self, ("igu_units", "interp_units", "sram_banks", "batch_groups", "word_bits"))
-        _positive_nums("hash_engine", self, ("grid_sram_kib",))
-        _nonnegative_nums("hash_engine", self, ("igu_area_um2", "interp_area_um2", "igu_pj_per_group",
-                                                "interp_pj_per_group"))
+        _positive_ints("hash_engine", self, ("igu_units", "interp_units"))
+        _positive_ints("hash_engine", self, ("sram_banks",), MAX_BANKS)
+        _positive_ints("hash_engine", self, ("batch_groups",), MAX_BATCH_GROUPS)
+        _ints("hash_engine", self, ("word_bits",), 8, 1024)
+        _positive_nums("hash_engine", self, ("grid_sram_kib",), MAX_SRAM_KIB)
+        _nonnegative_nums("hash_engine", self, ("igu_area_um2", "interp_area_um2"), MAX_AREA_UM2)
+        _nonnegative_nums("hash_engine", self, ("igu_pj_per_group", "interp_pj_per_group"), MAX_PJ)
         _check("hash_engine", "bank_mapping", self.bank_mapping, self.bank_mapping in BANK_MAPPINGS,
                " | ".join(BANK_MAPPINGS))
         bits = int(self.grid_sram_kib * 8192)
@@ -145,9 +182,10 @@ class CacheConfig:
         return self.n_lines // self.ways
 
     def validate(self) -> None:
-        _positive_nums("cache", self, ("kib",))
-        _positive_ints("cache", self, ("ways", "line_bytes", "banks"))
-        _nonnegative_nums("cache", self, ("tag_area_fraction",))
+        _positive_nums("cache", self, ("kib",), MAX_CACHE_KIB)
+        _positive_ints("cache", self, ("ways", "banks"), MAX_BANKS)
+        _positive_ints("cache", self, ("line_bytes",), 4096)
+        _nonnegative_nums("cache", self, ("tag_area_fraction",), MAX_SCALE)
         _check("cache", "line_bytes", self.line_bytes, self.line_bytes >= 8, ">= 8 (one fp32 entry of 2 features)")
         total = self.kib * 1024
         _check("cache", "kib", self.kib, abs(total - round(total)) < 1e-9 and int(round(total)) % self.line_bytes == 0,
@@ -185,11 +223,14 @@ class MLPEngineConfig:
     act_buffer_kib: float = 32.0
 
     def validate(self) -> None:
-        _positive_ints("mlp_engine", self, ("arrays", "rows", "cols", "pmax", "pmin"))
+        _positive_ints("mlp_engine", self, ("arrays",), 1024)
+        _positive_ints("mlp_engine", self, ("rows", "cols"), 4096)
+        _positive_ints("mlp_engine", self, ("pmax", "pmin"), 32)
         _check("mlp_engine", "pe_mode", self.pe_mode, self.pe_mode in PE_MODES, " | ".join(PE_MODES))
         _check("mlp_engine", "pmin", self.pmin, self.pmin <= self.pmax, f"<= pmax = {self.pmax}")
-        _positive_nums("mlp_engine", self, ("pe_area_um2", "weight_buffer_kib", "act_buffer_kib"))
-        _nonnegative_nums("mlp_engine", self, ("pe_pj_per_cycle", "pe_leakage_uw"))
+        _positive_nums("mlp_engine", self, ("pe_area_um2",), MAX_AREA_UM2)
+        _positive_nums("mlp_engine", self, ("weight_buffer_kib", "act_buffer_kib"), MAX_SRAM_KIB)
+        _nonnegative_nums("mlp_engine", self, ("pe_pj_per_cycle", "pe_leakage_uw"), MAX_PJ)
 
 
 @dataclass(frozen=True)
@@ -205,7 +246,8 @@ class VRUConfig:
 
     def validate(self) -> None:
         _positive_ints("vru", self, ("samples_per_cycle",))
-        _nonnegative_nums("vru", self, ("area_um2", "pj_per_sample"))
+        _nonnegative_nums("vru", self, ("area_um2",), MAX_AREA_UM2)
+        _nonnegative_nums("vru", self, ("pj_per_sample",), MAX_PJ)
 
 
 @dataclass(frozen=True)
@@ -229,12 +271,11 @@ class DRAMConfig:
         return int(round(self.bw_bytes_per_cycle * 1000))
 
     def validate(self) -> None:
-        _positive_nums("dram", self, ("bw_bytes_per_cycle",))
+        _positive_nums("dram", self, ("bw_bytes_per_cycle",), float(1 << 20))
         _check("dram", "bw_bytes_per_cycle", self.bw_bytes_per_cycle, self.bw_milli_bytes_per_cycle >= 1, ">= 0.001")
-        v = self.latency_cycles
-        _check("dram", "latency_cycles", v, _is_int(v) and v >= 0, "integer >= 0")
-        _positive_ints("dram", self, ("queue_depth",))
-        _nonnegative_nums("dram", self, ("pj_per_bit",))
+        _ints("dram", self, ("latency_cycles",), 0, 1 << 24)
+        _positive_ints("dram", self, ("queue_depth",), 1 << 20)
+        _nonnegative_nums("dram", self, ("pj_per_bit",), MAX_PJ)
 
 
 @dataclass(frozen=True)
@@ -259,16 +300,21 @@ class TechConfig:
     sram_leakage_mw: tuple[float, ...] = (0.25, 1.79, 3.23, 7.30, 13.69, 27.13)
 
     def validate(self) -> None:
-        _positive_ints("tech", self, ("node_nm",))
-        _positive_nums("tech", self, ("area_scale", "energy_scale"))
-        _nonnegative_nums("tech", self, ("leakage_scale",))
+        _positive_ints("tech", self, ("node_nm",), 1000)
+        _positive_nums("tech", self, ("area_scale", "energy_scale"), MAX_SCALE)
+        _nonnegative_nums("tech", self, ("leakage_scale",), MAX_SCALE)
+        for key in ("sram_kib", "sram_area_mm2", "sram_read_pj", "sram_write_pj", "sram_leakage_mw"):
+            v = getattr(self, key)
+            _check("tech", key, v, isinstance(v, (tuple, list)) and len(v) <= 64, "a list of at most 64 numbers")
         n = len(self.sram_kib)
-        _check("tech", "sram_kib", list(self.sram_kib), n >= 2 and all(_is_num(v) and v > 0 for v in self.sram_kib)
-               and all(a < b for a, b in zip(self.sram_kib, self.sram_kib[1:])), ">= 2 increasing sizes > 0")
+        _check("tech", "sram_kib", list(self.sram_kib), n >= 2 and all(_is_num(v) and 0 < v <= MAX_SRAM_KIB
+                                                                      for v in self.sram_kib)
+               and all(a < b for a, b in zip(self.sram_kib, self.sram_kib[1:])),
+               f">= 2 increasing finite sizes in (0, {_fmt(MAX_SRAM_KIB)}]")
         for key in ("sram_area_mm2", "sram_read_pj", "sram_write_pj", "sram_leakage_mw"):
             v = getattr(self, key)
-            _check("tech", key, list(v), len(v) == n and all(_is_num(x) and x > 0 for x in v),
-                   f"{n} numbers > 0 (one per tech.sram_kib row)")
+            _check("tech", key, list(v), len(v) == n and all(_is_num(x) and 0 < x <= MAX_PJ for x in v),
+                   f"{n} finite numbers in (0, {_fmt(MAX_PJ)}] (one per tech.sram_kib row)")
 
 
 SECTIONS = {
@@ -308,9 +354,11 @@ class AccelConfig:
 
     def __post_init__(self) -> None:
         _check("", "name", self.name, isinstance(self.name, str) and bool(self.name), "a non-empty string")
-        _positive_nums("", self, ("clock_hz",))
+        _positive_nums("", self, ("clock_hz",), MAX_CLOCK_HZ)
         _check("", "area_mode", self.area_mode, self.area_mode in AREA_MODES, " | ".join(AREA_MODES))
-        _positive_ints("", self, ("tile_samples", "fifo_depth", "ray_block"))
+        _positive_ints("", self, ("tile_samples",), 1 << 20)
+        _positive_ints("", self, ("fifo_depth",), 1024)
+        _positive_ints("", self, ("ray_block",), 4096)
         for section in SECTIONS:
             getattr(self, section).validate()
 
@@ -371,7 +419,7 @@ def _read_toml(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
-    except tomllib.TOMLDecodeError as err:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"accelerator config {path}: not valid TOML ({err})") from None
 
 
@@ -380,16 +428,28 @@ def load_config(name_or_path: str) -> AccelConfig:
 
     A file may name a preset to start from with a top-level `base = "edge"` (or "server"); its
     other keys override the preset's. Without `base`, missing keys take the edge defaults.
+    Errors are ValueErrors naming the file and the key, e.g.
+    "accelerator config mine.toml: dram.bw_bytes_per_cycle = inf; valid: finite number in (0, 1048576]".
     """
     if name_or_path in PRESETS:
-        return AccelConfig.from_dict(_read_toml(preset_path(name_or_path)))
+        path = preset_path(name_or_path)
+        return _from_file(path, _read_toml(path), None)
     if not os.path.isfile(name_or_path):
         raise ValueError(f"accelerator config {name_or_path!r}: not a preset ({', '.join(PRESETS)}) and no such file")
     data = _read_toml(name_or_path)
     base_name = data.pop("base", None)
     base = None
     if base_name is not None:
-        if base_name not in PRESETS:
-            raise ValueError(f"base = {base_name!r}; valid: {', '.join(PRESETS)}")
+        if not isinstance(base_name, str) or base_name not in PRESETS:
+            raise ValueError(f"accelerator config {name_or_path}: base = {base_name!r}; valid: {', '.join(PRESETS)}")
         base = load_config(base_name)
-    return AccelConfig.from_dict(data, base=base)
+    return _from_file(name_or_path, data, base)
+
+
+def _from_file(path: str, data: dict[str, Any], base: AccelConfig | None) -> AccelConfig:
+    """`AccelConfig.from_dict` with the file's name in front of any error."""
+    try:
+        return AccelConfig.from_dict(data, base=base)
+    except (ValueError, TypeError) as exc:
+        message = str(exc).removeprefix("accelerator config: ")
+        raise ValueError(f"accelerator config {path}: {message}") from None

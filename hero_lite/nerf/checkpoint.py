@@ -24,35 +24,19 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable
+from typing import Any
 
 import h5py
 import numpy as np
 
 from hero_lite import __version__
 from hero_lite.nerf.config import ModelConfig
-from hero_lite.nerf.model import PARAM_NAMES, NGPModel
+from hero_lite.nerf.model import PARAM_NAMES, NGPModel, check_model_aabb, param_shapes
 from hero_lite.nerf.occupancy import OccupancyGrid
+from hero_lite.runfolder import write_atomically
 
 FORMAT = "hero-lite-checkpoint"
 FORMAT_VERSION = 1
-
-
-def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call write(tmp_path), then rename tmp_path to path; on failure remove tmp_path.
-
-    An existing file at `path` is replaced only once the new one is complete.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def write_model_groups(f: h5py.File, model: NGPModel, kind: str, metadata: dict[str, Any], params: bool = True) -> None:
@@ -83,10 +67,40 @@ def save_checkpoint(path: str | os.PathLike, model: NGPModel, metadata: dict[str
     write_atomically(path, write)
 
 
-def _require(f: h5py.File, key: str, path: str):
-    if key not in f:
+def require_node(f: h5py.File, key: str, path: str):
+    """The group or dataset `key` of an open checkpoint; a ValueError naming the file if it is missing."""
+    try:
+        present = key in f
+    except (KeyError, TypeError, ValueError):
+        present = False
+    if not present:
         raise ValueError(f"checkpoint {path} is missing '{key}' (corrupt or not a hero-lite checkpoint)")
     return f[key]
+
+
+def read_dataset(f: h5py.File, key: str, path: str, shape: tuple[int, ...] | None = None,
+                 kinds: str = "fiub") -> np.ndarray:
+    """The array of dataset `key`, checked before it is read.
+
+    Parameters
+    ----------
+    shape : the shape the model config implies (None: any); checked first, so a corrupt shape
+        never allocates. kinds : allowed numpy dtype kinds ('f' float, 'i'/'u' integer, 'b' bool).
+
+    Raises
+    ------
+    ValueError naming the file and the dataset.
+    """
+    data = require_node(f, key, path)
+    if not isinstance(data, h5py.Dataset):
+        raise ValueError(f"checkpoint {path}: '{key}' is not a dataset")
+    if shape is not None and data.shape != tuple(shape):
+        raise ValueError(
+            f"checkpoint {path}: dataset '{key}' has shape {data.shape}; the model config needs {tuple(shape)}"
+        )
+    if data.dtype.kind not in kinds:
+        raise ValueError(f"checkpoint {path}: dataset '{key}' has dtype {data.dtype}; valid: numbers")
+    return np.asarray(data[()])
 
 
 def open_checkpoint(path: str | os.PathLike) -> h5py.File:
@@ -101,7 +115,10 @@ def open_checkpoint(path: str | os.PathLike) -> h5py.File:
     if f.attrs.get("format") != FORMAT:
         f.close()
         raise ValueError(f"checkpoint {path} is not a hero-lite checkpoint (no format attribute '{FORMAT}')")
-    version = int(f.attrs.get("format_version", -1))
+    try:
+        version = int(f.attrs.get("format_version", -1))
+    except (TypeError, ValueError):
+        version = -1
     if version != FORMAT_VERSION:
         f.close()
         raise ValueError(f"checkpoint {path} has format version {version}; this hero-lite reads version {FORMAT_VERSION}")
@@ -109,19 +126,28 @@ def open_checkpoint(path: str | os.PathLike) -> h5py.File:
 
 
 def read_common(f: h5py.File, path: str) -> tuple[ModelConfig, np.ndarray, OccupancyGrid, dict[str, Any]]:
-    """Model config, aabb, occupancy grid and metadata of an open checkpoint."""
+    """Model config, aabb, occupancy grid and metadata of an open checkpoint.
+
+    Everything is validated against the model config before use: the aabb (finite, min < max,
+    bounded extent: `check_model_aabb`), the occupancy grid ((res, res, res) with res =
+    `occupancy_res`, finite values). Errors are ValueErrors naming the file and the dataset.
+    """
     try:
         config = ModelConfig.from_dict(json.loads(f.attrs["model_config"]))
         metadata = json.loads(f.attrs.get("metadata", "{}"))
     except (KeyError, json.JSONDecodeError) as exc:
         raise ValueError(f"checkpoint {path} has a missing or malformed model_config/metadata attribute ({exc})") from None
-    aabb = np.asarray(_require(f, "aabb", path)[()], dtype=np.float32)
-    values = np.asarray(_require(f, "occupancy/values", path)[()], dtype=np.float32)
-    bits = np.asarray(_require(f, "occupancy/bitfield", path)[()]).astype(bool)
-    if aabb.shape != (2, 3) or not np.all(np.isfinite(aabb)):
-        raise ValueError(f"checkpoint {path}: aabb must be a finite (2, 3) array, got {aabb.shape}")
-    if values.shape != bits.shape or values.ndim != 3:
-        raise ValueError(f"checkpoint {path}: occupancy values {values.shape} and bitfield {bits.shape} disagree")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint {path}: attribute model_config: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"checkpoint {path}: attribute metadata must be a JSON object, got {type(metadata).__name__}")
+    aabb = read_dataset(f, "aabb", path, (2, 3), kinds="fiu")
+    aabb = check_model_aabb(aabb, config, f"checkpoint {path}: dataset 'aabb'")
+    res = config.occupancy_res
+    values = read_dataset(f, "occupancy/values", path, (res, res, res), kinds="fiu").astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"checkpoint {path}: dataset 'occupancy/values' must be finite (optical thickness per cell)")
+    bits = read_dataset(f, "occupancy/bitfield", path, (res, res, res), kinds="iub").astype(bool)
     return config, aabb, OccupancyGrid(values=values, bitfield=bits), metadata
 
 
@@ -143,8 +169,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[NGPModel, dict[str, Any]]:
             raise ValueError(f"checkpoint {path} is a '{kind}' checkpoint; expected an fp32 checkpoint")
         config, aabb, occupancy, metadata = read_common(f, path)
         params = {}
+        shapes = param_shapes(config)
         for name in PARAM_NAMES:
-            data = np.asarray(_require(f, f"params/{name}", path)[()])
+            data = read_dataset(f, f"params/{name}", path, shapes[name])
             if data.dtype != np.float32 or not np.all(np.isfinite(data)):
                 raise ValueError(f"checkpoint {path}: params/{name} must be finite float32")
             params[name] = data

@@ -11,6 +11,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+# Size bounds, checked when a config is built (so before any model is allocated), generous but safe
+# on a 24 GiB machine:
+MAX_TABLE_FLOATS = 1 << 29  # n_levels * T * n_feat: 2 GiB of float32 table; training keeps 4 copies
+MAX_HIDDEN_WIDTH = 1024  # MLP width; activations are (65536-sample chunk, width) float32 buffers
+MAX_OCCUPANCY_RES = 256  # cells per axis; a warm-up update evaluates all res^3 cells at once
+MAX_RENDER_SUBSTEPS = 64
+MAX_MARCH_STEPS = 1 << 14  # render steps across the aabb diagonal (the default box: 512)
+MAX_DENSITY_LOGIT = 80.0  # exp(80) = 5.5e34 stays below the float32 maximum (3.4e38)
+
 
 def _from_dict(cls, data: dict[str, Any], where: str):
     """Build a frozen dataclass from a dict, rejecting unknown keys with the list of valid ones."""
@@ -51,6 +60,12 @@ class HashGridConfig:
                 raise ValueError(f"hash grid {key} = {value!r}; valid: integer in [{lo}, {hi}]")
         if self.max_res < self.base_res:
             raise ValueError(f"hash grid max_res = {self.max_res} must be >= base_res = {self.base_res}")
+        floats = self.n_levels * self.table_size * self.n_feat
+        if floats > MAX_TABLE_FLOATS:
+            raise ValueError(
+                f"hash grid n_levels * 2^log2_table_size * n_feat = {self.n_levels} * 2^{self.log2_table_size} * "
+                f"{self.n_feat} = {floats} floats; valid: at most {MAX_TABLE_FLOATS} (2^29)"
+            )
 
     @property
     def table_size(self) -> int:
@@ -83,6 +98,10 @@ class ModelConfig:
     inference gave +0.23 dB on a 2000-step scenes/primitives model (+0.30 dB at 300 s of training,
     3 seeds) and +0.07 dB on scenes/lattice (finer steps: within 0.01 dB) for 1.9x the samples per
     ray (measured, see the issue 2 note).
+
+    Bounds: hidden_width <= 1024, occupancy_res <= 256, render_substeps <= 64,
+    |density_logit_max| <= 80, 0 < step_size <= 1000 (world units); the aabb of a model may span at most
+    MAX_MARCH_STEPS render steps along its diagonal (`hero_lite.nerf.model.check_model_aabb`).
     """
 
     grid: HashGridConfig = field(default_factory=HashGridConfig)
@@ -96,14 +115,19 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if isinstance(self.grid, dict):
             object.__setattr__(self, "grid", HashGridConfig.from_dict(self.grid))
-        for key in ("hidden_width", "geo_feat", "occupancy_res", "render_substeps"):
+        limits = {"hidden_width": MAX_HIDDEN_WIDTH, "geo_feat": 4 * MAX_HIDDEN_WIDTH,
+                  "occupancy_res": MAX_OCCUPANCY_RES, "render_substeps": MAX_RENDER_SUBSTEPS}
+        for key, hi in limits.items():
             value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"model {key} = {value!r}; valid: integer >= 1")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= hi:
+                raise ValueError(f"model {key} = {value!r}; valid: integer in [1, {hi}]")
         if self.geo_feat < 1 or self.geo_feat > self.hidden_width * 4:
             raise ValueError(f"model geo_feat = {self.geo_feat}; valid: 1..{self.hidden_width * 4}")
-        if not self.step_size > 0:
-            raise ValueError(f"model step_size = {self.step_size!r}; valid: > 0 (world units)")
+        for key, lo, hi in (("step_size", 0.0, 1e3), ("density_logit_max", -MAX_DENSITY_LOGIT, MAX_DENSITY_LOGIT)):
+            value = getattr(self, key)
+            # (NaN fails the comparison, so it is rejected too)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo < value <= hi:
+                raise ValueError(f"model {key} = {value!r}; valid: a finite number in ({lo:g}, {hi:g}]")
 
     @property
     def render_step_size(self) -> float:

@@ -13,17 +13,49 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hero_lite.nerf.config import ModelConfig
+from hero_lite.nerf.config import MAX_MARCH_STEPS, ModelConfig
 from hero_lite.nerf.hashgrid import HashGridLayout, encode, encode_backward, init_table
 from hero_lite.nerf.hooks import WEIGHT_PARAMS, QuantHooks
 from hero_lite.nerf._linalg import dense_backward, dense_forward, n_row_blocks, single_threaded_blas, sum_partials
 from hero_lite.nerf.mlp import density_activation, gather_color_input, output_backward, sigmoid, xavier_uniform
 from hero_lite.nerf.occupancy import OccupancyGrid
+from hero_lite.nerf.render import max_march_steps
 from hero_lite.nerf.sh import sh_encode
+from hero_lite.scenes.blender import check_aabb
 
 PARAM_NAMES = ("hash_table", "density_w0", "density_w1", "color_w0", "color_w1", "color_w2")
 MLP_PARAM_NAMES = PARAM_NAMES[1:]
 _IDENTITY = QuantHooks()
+
+
+def param_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Shape of every parameter of a model with `config` (see `NGPModel.params`)."""
+    h = config.hidden_width
+    return {
+        "hash_table": (HashGridLayout.from_config(config.grid).n_entries, config.grid.n_feat),
+        "density_w0": (config.encoding_width, h),
+        "density_w1": (h, config.geo_feat),
+        "color_w0": (config.color_in_width, h),
+        "color_w1": (h, h),
+        "color_w2": (h, 3),
+    }
+
+
+def check_model_aabb(aabb, config: ModelConfig, where: str = "model aabb") -> np.ndarray:
+    """Validate a model's scene box; return it as (2, 3) float32.
+
+    Besides `hero_lite.scenes.blender.check_aabb` (finite, min < max, bounded extent), the box
+    diagonal may span at most MAX_MARCH_STEPS steps of `config.render_step_size`: marching
+    allocates samples in proportion to it. E.g. the default [-1.5, 1.5]^3 box spans 513 steps.
+    """
+    box = check_aabb(aabb, where)
+    steps = max_march_steps(box, config.render_step_size)
+    if steps > MAX_MARCH_STEPS:
+        raise ValueError(
+            f"{where} {box.tolist()} spans {steps} marching steps of {config.render_step_size:.4g} world units; "
+            f"valid: at most {MAX_MARCH_STEPS} (a smaller box or a larger step_size)"
+        )
+    return box
 
 
 class Workspace:
@@ -89,7 +121,7 @@ class NGPModel:
     def __init__(self, config: ModelConfig, aabb: np.ndarray, params: dict[str, np.ndarray], occupancy: OccupancyGrid):
         self.config = config
         self.layout = HashGridLayout.from_config(config.grid)
-        self.aabb = np.asarray(aabb, dtype=np.float32).reshape(2, 3)
+        self.aabb = check_model_aabb(aabb, config)
         expected = self.param_shapes()
         for name, shape in expected.items():
             if name not in params:
@@ -107,16 +139,7 @@ class NGPModel:
         return NGPModel(self.config, self.aabb.copy(), {k: v.copy() for k, v in self.params.items()}, occupancy)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        c = self.config
-        h = c.hidden_width
-        return {
-            "hash_table": (self.layout.n_entries, c.grid.n_feat),
-            "density_w0": (c.encoding_width, h),
-            "density_w1": (h, c.geo_feat),
-            "color_w0": (c.color_in_width, h),
-            "color_w1": (h, h),
-            "color_w2": (h, 3),
-        }
+        return param_shapes(self.config)
 
     @classmethod
     def create(cls, config: ModelConfig, aabb: np.ndarray, rng: np.random.Generator) -> "NGPModel":

@@ -15,6 +15,7 @@ T_1 = 1, T_{i+1} = T_i (1 - alpha_i), w_i = T_i alpha_i, C = sum_i w_i c_i + T_{
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,6 +37,8 @@ def ray_aabb(origins: np.ndarray, directions: np.ndarray, aabb: np.ndarray) -> t
     -------
     t_near, t_far : (n_rays,) float32; t_near >= 0 and t_far <= t_near where the ray misses.
     Example: origin (0, 0, 4), direction (0, 0, -1), box [-1, 1]^3 gives t_near 3, t_far 5.
+    A ray with a non-finite origin or direction, or a zero direction (no finite exit), misses:
+    t_near = t_far = 0.
     """
     origins = np.asarray(origins, dtype=np.float32)
     directions = np.asarray(directions, dtype=np.float32)
@@ -43,11 +46,32 @@ def ray_aabb(origins: np.ndarray, directions: np.ndarray, aabb: np.ndarray) -> t
         inv = np.float32(1.0) / directions
         t0 = (aabb[0][None, :] - origins) * inv
         t1 = (aabb[1][None, :] - origins) * inv
-    t_small = np.nan_to_num(np.minimum(t0, t1), nan=-np.inf)
-    t_big = np.nan_to_num(np.maximum(t0, t1), nan=np.inf)
+    t_small = np.nan_to_num(np.minimum(t0, t1), nan=-np.inf, posinf=np.inf, neginf=-np.inf)
+    t_big = np.nan_to_num(np.maximum(t0, t1), nan=np.inf, posinf=np.inf, neginf=-np.inf)
     t_near = np.maximum(t_small.max(axis=1), 0.0).astype(np.float32)
     t_far = t_big.min(axis=1).astype(np.float32)
+    # NaN or zero-direction rays would otherwise get [0, inf): a segment marching never finishes
+    bad = ~(np.isfinite(origins).all(axis=1) & np.isfinite(directions).all(axis=1) & np.isfinite(t_near)
+            & np.isfinite(t_far))
+    t_near[bad] = 0.0
+    t_far[bad] = 0.0
     return t_near, t_far
+
+
+def max_march_steps(aabb: np.ndarray, dt: float) -> int:
+    """Most constant steps of size `dt` a unit-direction ray can take inside `aabb`.
+
+    ``ceil(diagonal / dt) + 1``; e.g. the box [-1.5, 1.5]^3 (diagonal 5.196) at dt = 0.0203 gives
+    257. The marching kernels stop every ray after this many steps, so no input (a NaN, an overflowing
+    t) can keep them looping.
+    """
+    box = np.asarray(aabb, dtype=np.float64)
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"marching step dt = {dt!r}; valid: a finite number > 0 (world units)")
+    if box.shape != (2, 3) or not np.all(np.isfinite(box)) or not np.all(box[0] < box[1]):
+        raise ValueError(f"aabb {box.tolist()}; valid: finite (2, 3) [min_xyz, max_xyz] with min < max")
+    diagonal = float(np.sqrt(np.sum((box[1] - box[0]) ** 2)))
+    return int(math.ceil(diagonal / dt)) + 1
 
 
 @njit(cache=True)
@@ -61,30 +85,57 @@ def _occupied(x, y, z, aabb_min, inv_extent, bitfield, res):
     return bitfield[(cz * res + cy) * res + cx]
 
 
+@njit(cache=True)
+def _ray_is_finite(origins, dirs, t_start, t_far, r):
+    for a in range(3):
+        if not (math.isfinite(origins[r, a]) and math.isfinite(dirs[r, a])):
+            return False
+    return math.isfinite(t_start[r]) and not math.isnan(t_far[r])
+
+
 @njit(cache=True, parallel=True)
-def _march_count_kernel(origins, dirs, t_start, t_far, dt, aabb_min, inv_extent, bitfield, res, max_per_ray, counts,
-                        t_next):
-    # Also records where marching stopped, so rays without occupied samples still advance.
+def _march_count_kernel(origins, dirs, t_start, t_far, dt, aabb_min, inv_extent, bitfield, res, max_per_ray, max_steps,
+                        counts, t_next):
+    # Also records where marching stopped, so rays without occupied samples still advance. A ray
+    # that is not finite, takes max_steps steps, or stops advancing (t + dt == t in float32) is
+    # finished: t_next = t_far, so the caller's `t < t_far` test ends it.
     for r in prange(origins.shape[0]):
         n = 0
         t = t_start[r]
+        if not _ray_is_finite(origins, dirs, t_start, t_far, r):
+            counts[r] = 0
+            t_next[r] = t_far[r]
+            continue
+        steps = 0
         while t < t_far[r] and n < max_per_ray:
+            if steps == max_steps:
+                t = t_far[r]
+                break
             if _occupied(origins[r, 0] + t * dirs[r, 0], origins[r, 1] + t * dirs[r, 1],
                          origins[r, 2] + t * dirs[r, 2], aabb_min, inv_extent, bitfield, res):
                 n += 1
-            t += dt
+            steps += 1
+            t_new = t + dt
+            if not t_new > t:
+                t = t_far[r]
+                break
+            t = t_new
         counts[r] = n
         t_next[r] = t
 
 
 @njit(cache=True, parallel=True)
-def _march_fill_kernel(origins, dirs, t_start, t_far, dt, aabb_min, inv_extent, bitfield, res,
+def _march_fill_kernel(origins, dirs, t_start, t_far, dt, aabb_min, inv_extent, bitfield, res, max_steps,
                        ray_offsets, positions, ts):
+    # The same walk as _march_count_kernel, so it meets the same samples.
     for r in prange(origins.shape[0]):
         k = ray_offsets[r]
         stop = ray_offsets[r + 1]
+        if k == stop:
+            continue
         t = t_start[r]
-        while t < t_far[r] and k < stop:
+        steps = 0
+        while t < t_far[r] and k < stop and steps < max_steps:
             x = origins[r, 0] + t * dirs[r, 0]
             y = origins[r, 1] + t * dirs[r, 1]
             z = origins[r, 2] + t * dirs[r, 2]
@@ -94,7 +145,11 @@ def _march_fill_kernel(origins, dirs, t_start, t_far, dt, aabb_min, inv_extent, 
                 positions[k, 2] = min(max((z - aabb_min[2]) * inv_extent[2], 0.0), 1.0)
                 ts[k] = t
                 k += 1
-            t += dt
+            steps += 1
+            t_new = t + dt
+            if not t_new > t:
+                break
+            t = t_new
 
 
 @dataclass
@@ -145,6 +200,9 @@ def march_rays(
     aabb : (2, 3) float32 box of the occupancy grid and of the unit-cube normalisation.
     bitfield : (res, res, res) bool occupancy, indexed [z, y, x].
     max_per_ray : keep at most this many samples per ray (inference rounds).
+
+    A ray takes at most `max_march_steps(aabb, dt)` steps per call; a ray with a non-finite origin,
+    direction or t_start gets no samples and t_next = t_far (so it is finished).
     """
     origins = np.ascontiguousarray(origins, dtype=np.float32)
     directions = np.ascontiguousarray(directions, dtype=np.float32)
@@ -158,14 +216,15 @@ def march_rays(
     counts = np.empty(n_rays, dtype=np.int64)
     t_next = np.empty(n_rays, dtype=np.float32)
     dt32 = np.float32(dt)
-    _march_count_kernel(origins, directions, t_start, t_far, dt32, aabb_min, inv_extent, flat_bits, res, max_per_ray, counts,
-                        t_next)
+    max_steps = max_march_steps(aabb, dt)
+    _march_count_kernel(origins, directions, t_start, t_far, dt32, aabb_min, inv_extent, flat_bits, res, max_per_ray,
+                        max_steps, counts, t_next)
     ray_offsets = np.zeros(n_rays + 1, dtype=np.int64)
     np.cumsum(counts, out=ray_offsets[1:])
     n_samples = int(ray_offsets[-1])
     positions = np.empty((n_samples, 3), dtype=np.float32)
     ts = np.empty(n_samples, dtype=np.float32)
-    _march_fill_kernel(origins, directions, t_start, t_far, dt32, aabb_min, inv_extent, flat_bits, res,
+    _march_fill_kernel(origins, directions, t_start, t_far, dt32, aabb_min, inv_extent, flat_bits, res, max_steps,
                        ray_offsets, positions, ts)
     return PackedSamples(ray_offsets, positions, ts, t_next)
 

@@ -24,18 +24,26 @@ from __future__ import annotations
 
 import json
 import os
+import reprlib
 
 import h5py
 import numpy as np
 from numba import njit
 
-from hero_lite.nerf.checkpoint import open_checkpoint, read_common, write_atomically, write_model_groups
+from hero_lite.nerf.checkpoint import (
+    open_checkpoint,
+    read_common,
+    read_dataset,
+    require_node,
+    write_model_groups,
+)
 from hero_lite.nerf.hooks import WEIGHT_PARAMS
 from hero_lite.nerf.model import NGPModel
 from hero_lite.quant.fakequant import FakeQuantHooks
 from hero_lite.quant.points import FLOAT_BITS
 from hero_lite.quant.policy import QuantPolicy
-from hero_lite.quant.quantizers import QuantParams, dequantize, quantize
+from hero_lite.quant.quantizers import SCHEMES, QuantParams, dequantize, quantize
+from hero_lite.runfolder import write_atomically
 
 
 @njit(cache=True)
@@ -149,9 +157,57 @@ def is_quantized_checkpoint(path: str) -> bool:
         return f.attrs.get("kind") == "quantized"
 
 
+def _attr(node, name: str, where: str):
+    try:
+        return node.attrs[name]
+    except KeyError:
+        raise ValueError(f"{where} has no attribute '{name}'") from None
+
+
+def _quant_params(where: str, point, policy_bits: int, scheme, bits, scale, zero_point,
+                  scale_shapes: tuple[tuple[int, ...], ...]) -> QuantParams:
+    """Validated QuantParams of one stored quantizer; errors name `where` (file and dataset)."""
+    scheme = scheme.decode() if isinstance(scheme, bytes) else scheme
+    bits = bits.item() if isinstance(bits, np.generic) else bits
+    if not isinstance(scheme, str) or scheme not in SCHEMES:
+        raise ValueError(f"{where}: unknown quantization scheme {scheme!r}; valid: {', '.join(SCHEMES)}")
+    if scheme != point.scheme:
+        raise ValueError(f"{where}: scheme {scheme!r}; valid: {point.scheme!r}, the scheme of point {point.name}")
+    if not isinstance(bits, int) or isinstance(bits, bool) or bits != policy_bits:
+        raise ValueError(f"{where}: bits = {bits!r}; valid: {policy_bits}, the policy's bits for {point.name}")
+    scale = np.asarray(scale)
+    zero_point = np.asarray(zero_point)
+    if scale.dtype.kind not in "fiu" or scale.shape not in scale_shapes:
+        raise ValueError(f"{where}: scale has shape {scale.shape} and dtype {scale.dtype}; valid: numbers of shape "
+                         f"{' or '.join(str(s) for s in scale_shapes)}")
+    scale = scale.astype(np.float32)
+    # (written so that NaN is rejected too)
+    if not (np.all(np.isfinite(scale)) and np.all(scale > 0)):
+        raise ValueError(f"{where}: scale must be finite and > 0, got {reprlib.repr(scale.tolist())}")
+    params = QuantParams(policy_bits, scheme, scale, np.zeros(scale.shape, np.int64))
+    if (zero_point.dtype.kind not in "iu" or zero_point.shape != scale.shape
+            or np.any(zero_point < params.qmin) or np.any(zero_point > params.qmax)):
+        raise ValueError(f"{where}: zero_point must be integers of shape {scale.shape} in "
+                         f"[{params.qmin}, {params.qmax}], got {reprlib.repr(zero_point.tolist())}")
+    return QuantParams(policy_bits, scheme, scale, zero_point.astype(np.int64))
+
+
+def _stored_shape(model: NGPModel, point) -> tuple[int, ...]:
+    """Shape of the tensor a stored (hash level or weight) point quantizes."""
+    if point.kind == "weight":
+        return tuple(model.params[WEIGHT_PARAMS[point.name]].shape)
+    offsets = model.layout.offsets
+    rows = int(offsets[point.levels[-1] + 1]) - int(offsets[point.levels[0]])
+    return (rows, model.config.grid.n_feat)
+
+
 def load_quantized(path: str) -> tuple[NGPModel, FakeQuantHooks, dict]:
     """Read a quantized checkpoint: the model holds the dequantized tensors, and the frozen hooks
     quantize the activations exactly as at export (and leave the already-quantized tensors as they are).
+
+    Every stored quantizer is validated before use: scheme the point's (one of SCHEMES), bits the
+    policy's, tensor shape the model config's, scales finite and > 0, zero points in [qmin, qmax],
+    unquantized tensors finite float32. Errors are ValueErrors naming the file and the dataset.
 
     Returns (model, hooks, metadata); metadata includes 'model_bytes' and 'policy'.
     """
@@ -162,8 +218,15 @@ def load_quantized(path: str) -> tuple[NGPModel, FakeQuantHooks, dict]:
         config, aabb, occupancy, metadata = read_common(f, path)
         try:
             policy = QuantPolicy.from_dict(json.loads(f.attrs["policy"]), config, source=f"checkpoint {path}")
-        except (KeyError, json.JSONDecodeError):
+        except (KeyError, TypeError, json.JSONDecodeError):
             raise ValueError(f"checkpoint {path} has no readable policy attribute") from None
+        per_channel = f.attrs.get("per_channel", False)
+        if not isinstance(per_channel, (bool, np.bool_)):
+            raise ValueError(f"checkpoint {path}: attribute per_channel = {per_channel!r}; valid: true or false")
+        try:
+            model_bytes = int(f.attrs.get("model_bytes", -1))
+        except (TypeError, ValueError):
+            raise ValueError(f"checkpoint {path}: attribute model_bytes must be an integer") from None
         points = {p.name: p for p in policy.points(config)}
         model = NGPModel.create(config, aabb, np.random.default_rng(0))
         model.occupancy = occupancy
@@ -172,34 +235,45 @@ def load_quantized(path: str) -> tuple[NGPModel, FakeQuantHooks, dict]:
             if point.kind == "activation":
                 continue
             bits = policy.bits[name]
+            shape = _stored_shape(model, point)
             if bits == FLOAT_BITS:
-                if f"float/{name}" not in f:
-                    raise ValueError(f"checkpoint {path} is missing 'float/{name}'")
-                values = np.asarray(f[f"float/{name}"][()], dtype=np.float32)
+                values = read_dataset(f, f"float/{name}", path, shape, kinds="f")
+                if values.dtype != np.float32 or not np.all(np.isfinite(values)):
+                    raise ValueError(f"checkpoint {path}: float/{name} must be finite float32")
             else:
-                if f"quant/{name}/codes" not in f:
-                    raise ValueError(f"checkpoint {path} is missing 'quant/{name}'")
+                where = f"checkpoint {path}: quant/{name}"
+                codes = read_dataset(f, f"quant/{name}/codes", path, kinds="u")
                 g = f[f"quant/{name}"]
-                shape = tuple(int(s) for s in g.attrs["shape"])
-                params = QuantParams(bits, str(g.attrs["scheme"]), np.asarray(g["scale"][()], np.float32),
-                                     np.asarray(g["zero_point"][()], np.int64))
-                codes = unpack_bits(g["codes"][()], bits, int(np.prod(shape))).reshape(shape) + params.qmin
-                values = dequantize(codes, params)
+                stored_shape = tuple(int(s) for s in np.asarray(_attr(g, "shape", where)).reshape(-1))
+                if stored_shape != shape:
+                    raise ValueError(f"{where}: shape attribute {stored_shape}; the model config needs {shape}")
+                per_channel_shape = (shape[-1],) if point.kind == "weight" and per_channel else ()
+                params = _quant_params(where, point, bits, _attr(g, "scheme", where), _attr(g, "bits", where),
+                                       read_dataset(f, f"quant/{name}/scale", path),
+                                       read_dataset(f, f"quant/{name}/zero_point", path), ((), per_channel_shape))
+                try:
+                    flat = unpack_bits(codes, bits, int(np.prod(shape)))
+                except ValueError as exc:
+                    raise ValueError(f"{where}/codes: {exc}") from None
+                values = dequantize(flat.reshape(shape) + params.qmin, params)
                 tensor_params[name] = params
             _assign(model, point, values, path)
+        act_params: dict[str, QuantParams] = {}
+        for name, point in points.items():
+            if point.kind != "activation" or policy.bits[name] == FLOAT_BITS:
+                continue
+            where = f"checkpoint {path}: activations/{name}"
+            a = require_node(f, f"activations/{name}", path)
+            act_params[name] = _quant_params(where, point, policy.bits[name], _attr(a, "scheme", where),
+                                             _attr(a, "bits", where), _attr(a, "scale", where),
+                                             _attr(a, "zero_point", where), ((),))
         ranges = {}
-        for name in f.get("activations", {}):
-            a = f[f"activations/{name}"].attrs
-            params = QuantParams(int(a["bits"]), str(a["scheme"]), np.asarray(a["scale"], np.float32),
-                                 np.asarray(a["zero_point"], np.int64))
+        for name, params in act_params.items():
             lo, hi = params.range()
             ranges[name] = (float(lo), float(hi))
-        hooks = FakeQuantHooks(model, policy, ranges, per_channel=bool(f.attrs.get("per_channel", False)))
-        for name in hooks.act_params:
-            a = f[f"activations/{name}"].attrs
-            hooks.act_params[name] = QuantParams(int(a["bits"]), str(a["scheme"]), np.asarray(a["scale"], np.float32),
-                                                 np.asarray(a["zero_point"], np.int64))
-        metadata = dict(metadata, model_bytes=int(f.attrs.get("model_bytes", -1)), policy=policy.to_dict())
+        hooks = FakeQuantHooks(model, policy, ranges, per_channel=bool(per_channel))
+        hooks.act_params.update(act_params)
+        metadata = dict(metadata, model_bytes=model_bytes, policy=policy.to_dict())
     hooks.tensor_params = tensor_params
     hooks.frozen = True
     hooks.table(model.params["hash_table"])  # quantized table from the stored params (idempotent)

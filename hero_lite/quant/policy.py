@@ -44,7 +44,7 @@ class QuantPolicy:
         return {"set": self.point_set, "model": dict(self.model), "points": dict(self.bits)}
 
     def save(self, path: str) -> None:
-        from hero_lite.nerf.pipeline import write_json_atomically
+        from hero_lite.runfolder import write_json_atomically
 
         write_json_atomically(path, self.to_dict())
 
@@ -59,21 +59,26 @@ class QuantPolicy:
     def from_dict(cls, data: dict, config: ModelConfig, source: str = "policy") -> "QuantPolicy":
         """Validate and build a policy for `config`; raises ValueError naming the problem."""
         if not isinstance(data, dict):
-            raise ValueError(f"{source}: expected a JSON object with 'set' and 'points'")
+            raise ValueError(f"{source}: top level must be a JSON object with 'set' and 'points', "
+                             f"got {type(data).__name__}")
         unknown_keys = sorted(set(data) - {"set", "model", "points"})
         if unknown_keys:
             raise ValueError(f"{source}: unknown key(s) {', '.join(unknown_keys)}; valid keys: set, model, points")
         point_set = data.get("set", "hero")
-        if point_set not in POINT_SETS:
+        if not isinstance(point_set, str) or point_set not in POINT_SETS:
             raise ValueError(f"{source}: set {point_set!r}; valid: {', '.join(POINT_SETS)}")
         signature = model_signature(config)
-        if "model" in data and data["model"] != signature:
-            diffs = [f"{k} {data['model'].get(k)!r} (model: {v!r})" for k, v in signature.items()
-                     if data["model"].get(k) != v]
+        model = data.get("model", signature)
+        if not isinstance(model, dict):
+            raise ValueError(f"{source}: 'model' must be an object (the model signature: {', '.join(signature)}), "
+                             f"got {type(model).__name__}")
+        if model != signature:
+            diffs = [f"{k} {model.get(k)!r} (model: {v!r})" for k, v in signature.items() if model.get(k) != v]
             raise ValueError(f"{source}: made for a different model config: {', '.join(diffs) or 'signature differs'}")
         bits = data.get("points")
         if not isinstance(bits, dict):
-            raise ValueError(f"{source}: 'points' must be an object mapping point names to bits")
+            raise ValueError(f"{source}: 'points' must be an object mapping point names to bits, "
+                             f"got {type(bits).__name__}")
         points = quant_points(config, point_set)
         by_name = {p.name: p for p in points}
         unknown = sorted(set(bits) - set(by_name))
@@ -95,10 +100,12 @@ class QuantPolicy:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"policy file not found: {path}")
         try:
-            with open(path) as f:
-                data = json.load(f)
+            with open(path, "rb") as f:
+                data = json.loads(f.read().decode("utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"policy {path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        except (UnicodeDecodeError, RecursionError):
+            raise ValueError(f"policy {path} is not valid JSON (not UTF-8 text, or nested too deeply)") from None
         return cls.from_dict(data, config, source=f"policy {path}")
 
 

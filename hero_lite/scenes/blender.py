@@ -13,7 +13,9 @@ as is). ``camera_angle_x`` is the horizontal field of view in radians, so the fo
 ``0.5 * W / tan(0.5 * camera_angle_x)`` pixels. ``transform_matrix`` is camera-to-world in the
 OpenGL convention (x right, y up, looking down -z). The optional ``aabb`` key (hero-lite's, also
 used by instant-ngp-style loaders) bounds the scene; without it the NeRF-synthetic default
-``[[-1.5]*3, [1.5]*3]`` is used.
+``[[-1.5]*3, [1.5]*3]`` is used. Every pose must be a rigid transform (rotation orthonormal within
+POSE_TOLERANCE, last row ``0 0 0 1``) and the box finite with min < max and at most
+MAX_AABB_EXTENT per axis, so no view can yield NaN rays or an unbounded amount of marching.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import reprlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +33,17 @@ SPLITS = ("train", "val", "test")
 DEFAULT_AABB = ((-1.5, -1.5, -1.5), (1.5, 1.5, 1.5))
 # When a scene has no validation split, every HELD_OUT_STRIDE-th training frame is held out.
 HELD_OUT_STRIDE = 10
+# Bounds of a loadable scene. Marching allocates samples in proportion to the box diagonal over the
+# step, so the box is at most MAX_AABB_EXTENT world units per axis (the default model then marches at
+# most ~11k steps per ray, within hero_lite.nerf.config.MAX_MARCH_STEPS); coordinates and camera
+# centres stay within MAX_WORLD_COORD, where float32 still resolves a marching step.
+MAX_AABB_EXTENT = 64.0
+MAX_WORLD_COORD = 1.0e4
+# A camera-to-world rotation must be orthonormal within this (max |R^T R - I|); real poses are
+# orthonormal to ~1e-7, and a degenerate one (all zeros) gives NaN rays that never leave the box.
+POSE_TOLERANCE = 1e-2
+# float32 images of one loaded split (n_views * height * width * 4 channels * 4 bytes) at most.
+MAX_SPLIT_BYTES = 8 << 30
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,9 +110,10 @@ def focal_from_camera_angle(width: int, camera_angle_x: float) -> float:
     """Focal length in pixels from the horizontal field of view.
 
     ``focal = 0.5 * width / tan(0.5 * camera_angle_x)``; e.g. width 100 and the NeRF-synthetic
-    angle 0.6911112 give 138.89 px.
+    angle 0.6911112 give 138.89 px. An angle so small that its tangent underflows gives inf.
     """
-    return float(0.5 * width / math.tan(0.5 * camera_angle_x))
+    half_tan = math.tan(0.5 * camera_angle_x)
+    return float(0.5 * width / half_tan) if half_tan != 0 else math.inf
 
 
 def held_out_indices(n_frames: int) -> np.ndarray:
@@ -120,6 +135,70 @@ def held_out_indices(n_frames: int) -> np.ndarray:
     return indices
 
 
+def check_aabb(aabb, where: str) -> np.ndarray:
+    """Validate a scene box and return it as (2, 3) float32.
+
+    Parameters
+    ----------
+    aabb : (2, 3) array-like
+        ``[min_xyz, max_xyz]``, world units.
+    where : str
+        What the error names first, e.g. ``"scene/transforms_train.json: 'aabb'"``.
+
+    Raises
+    ------
+    ValueError
+        Not (2, 3) numbers, not finite, a coordinate beyond +-MAX_WORLD_COORD, min >= max on an
+        axis (in float32), or an extent above MAX_AABB_EXTENT.
+    """
+    try:
+        box = np.asarray(aabb, dtype=np.float64)
+        ok = box.shape == (2, 3) and bool(np.all(np.isfinite(box))) and bool(np.all(np.abs(box) <= MAX_WORLD_COORD))
+    except (TypeError, ValueError):
+        ok = False
+    if ok:
+        box32 = box.astype(np.float32)
+        extent = box32[1].astype(np.float64) - box32[0]
+        ok = bool(np.all(extent > 0)) and bool(np.all(extent <= MAX_AABB_EXTENT))
+    if not ok:
+        shown = reprlib.repr(aabb.tolist() if isinstance(aabb, np.ndarray) else aabb)
+        raise ValueError(
+            f"{where} must be [[min_x, min_y, min_z], [max_x, max_y, max_z]], finite, with min < max, "
+            f"|coordinates| <= {MAX_WORLD_COORD:g} and extent <= {MAX_AABB_EXTENT:g} world units per axis; got {shown}"
+        )
+    return box32
+
+
+def check_pose(matrix: np.ndarray, where: str) -> None:
+    """Validate one camera-to-world matrix (4, 4) float64.
+
+    Finite, last row ``0 0 0 1``, rotation part orthonormal within POSE_TOLERANCE (so
+    ``|det R|`` is 1 within about 1.5 POSE_TOLERANCE), camera centre within +-MAX_WORLD_COORD.
+    """
+    if matrix.shape != (4, 4):
+        raise ValueError(f"{where}: 'transform_matrix' must be 4x4, got shape {matrix.shape}")
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError(f"{where}: 'transform_matrix' has non-finite values")
+    if np.max(np.abs(matrix[3] - (0.0, 0.0, 0.0, 1.0))) > 1e-6:
+        raise ValueError(f"{where}: 'transform_matrix' last row is {matrix[3].tolist()}; valid: [0, 0, 0, 1]")
+    rotation = matrix[:3, :3]
+    with np.errstate(over="ignore", invalid="ignore"):
+        error = float(np.max(np.abs(rotation.T @ rotation - np.eye(3))))
+        det = float(np.linalg.det(rotation))
+    # (written so that a NaN error or determinant is rejected too)
+    if not (error <= POSE_TOLERANCE and abs(abs(det) - 1.0) <= POSE_TOLERANCE):
+        raise ValueError(
+            f"{where}: 'transform_matrix' rotation is degenerate "
+            f"(max |R^T R - I| = {error:.3g}, |det R| = {abs(det):.3g}); "
+            f"valid: orthonormal within {POSE_TOLERANCE:g}"
+        )
+    if np.any(np.abs(matrix[:3, 3]) > MAX_WORLD_COORD):
+        raise ValueError(
+            f"{where}: 'transform_matrix' camera centre {matrix[:3, 3].tolist()}; "
+            f"valid: |coordinates| <= {MAX_WORLD_COORD:g}"
+        )
+
+
 def _read_transforms(json_path: str) -> tuple[float, list[dict], np.ndarray]:
     """Parse and validate one transforms file; return (camera_angle_x, frames, aabb)."""
     try:
@@ -132,6 +211,7 @@ def _read_transforms(json_path: str) -> tuple[float, list[dict], np.ndarray]:
     if "camera_angle_x" not in meta:
         raise ValueError(f"{json_path}: missing key 'camera_angle_x'")
     angle = meta["camera_angle_x"]
+    # (NaN fails both comparisons, so non-finite angles are rejected too)
     if isinstance(angle, bool) or not isinstance(angle, (int, float)) or not 0 < angle < math.pi:
         raise ValueError(f"{json_path}: 'camera_angle_x' must be a number of radians in (0, pi), got {angle!r}")
     if "frames" not in meta:
@@ -152,20 +232,8 @@ def _read_transforms(json_path: str) -> tuple[float, list[dict], np.ndarray]:
             matrix = np.asarray(frame["transform_matrix"], dtype=np.float64)
         except (TypeError, ValueError):
             raise ValueError(f"{where}: 'transform_matrix' must be a 4x4 list of numbers") from None
-        if matrix.shape != (4, 4):
-            raise ValueError(f"{where}: 'transform_matrix' must be 4x4, got shape {matrix.shape}")
-        if not np.all(np.isfinite(matrix)):
-            raise ValueError(f"{where}: 'transform_matrix' has non-finite values")
-    aabb_value = meta.get("aabb", DEFAULT_AABB)
-    try:
-        aabb = np.asarray(aabb_value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{json_path}: 'aabb' must be [[min_x, min_y, min_z], [max_x, max_y, max_z]]") from None
-    if aabb.shape != (2, 3) or not np.all(np.isfinite(aabb)) or not np.all(aabb[0] < aabb[1]):
-        raise ValueError(
-            f"{json_path}: 'aabb' must be [[min_x, min_y, min_z], [max_x, max_y, max_z]] with min < max, "
-            f"got {aabb_value!r}"
-        )
+        check_pose(matrix, where)
+    aabb = check_aabb(meta.get("aabb", DEFAULT_AABB), f"{json_path}: 'aabb'")
     return float(angle), frames, aabb
 
 
@@ -186,7 +254,7 @@ def _read_rgba_uint8(image_path: str) -> np.ndarray:
             elif mode not in ("RGB", "RGBA"):
                 raise ValueError(f"{image_path}: image mode {mode!r} is not RGB or RGBA")
             pixels = np.asarray(image.convert("RGBA"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
         raise ValueError(f"{image_path}: cannot read image ({exc})") from None
     return pixels
 
@@ -245,8 +313,10 @@ def load_scene(path: str | os.PathLike, split: str = "train", downscale: int = 1
     FileNotFoundError
         Missing scene folder, transforms file or image file.
     ValueError
-        Unknown split, bad downscale, invalid JSON or keys, non-RGB(A) images, images of
-        different sizes. Each message names the file and the problem.
+        Unknown split, bad downscale, invalid JSON or keys, a degenerate pose (`check_pose`), an
+        out-of-range aabb (`check_aabb`), a non-finite focal length, non-RGB(A) images, images of
+        different sizes, a split above MAX_SPLIT_BYTES. Each message names the file (and the
+        frame index or key) and the valid range.
     """
     scene_dir = os.fspath(path)
     if split not in SPLITS:
@@ -292,6 +362,13 @@ def load_scene(path: str | os.PathLike, split: str = "train", downscale: int = 1
                     f"{image_path}: image {first_size[0]}x{first_size[1]} is smaller than downscale {downscale}"
                 )
             out_shape = (len(frames), pixels.shape[0] // downscale, pixels.shape[1] // downscale, 4)
+            n_bytes = math.prod(out_shape) * 4
+            if n_bytes > MAX_SPLIT_BYTES:
+                raise ValueError(
+                    f"{json_path}: {len(frames)} views of {out_shape[2]}x{out_shape[1]} pixels need "
+                    f"{n_bytes / 2**30:.1f} GiB as float32; valid: at most {MAX_SPLIT_BYTES / 2**30:g} GiB per split "
+                    "(fewer views, smaller images or a larger downscale)"
+                )
             images = np.empty(out_shape, dtype=np.float32)
         elif (pixels.shape[1], pixels.shape[0]) != first_size[:2]:
             raise ValueError(
@@ -305,13 +382,20 @@ def load_scene(path: str | os.PathLike, split: str = "train", downscale: int = 1
         poses[index] = np.asarray(frame["transform_matrix"], dtype=np.float64)
 
     focal = focal_from_camera_angle(first_size[0], angle) / downscale
+    if not (math.isfinite(focal) and focal > 0):
+        raise ValueError(f"{json_path}: 'camera_angle_x' {angle!r} gives focal length {focal!r} px; valid: finite and > 0")
     name = os.path.basename(os.path.normpath(os.path.abspath(scene_dir)))
     return Scene(images=images, poses=poses, focal=focal, aabb=aabb.astype(np.float32), split=split, name=name)
 
 
 def _replace_atomically(final_path: str, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``final_path``, so readers never see half a file."""
-    tmp_path = f"{final_path}.tmp{os.getpid()}"
+    """Call ``write(tmp_path)`` then rename onto ``final_path``, so readers never see half a file.
+
+    The scenes layer imports no other hero_lite module, so it keeps this copy of
+    `hero_lite.runfolder.write_atomically`, with the same temporary name.
+    """
+    folder, name = os.path.split(os.path.abspath(final_path))
+    tmp_path = os.path.join(folder, f".{name}.tmp{os.getpid()}")
     try:
         write(tmp_path)
         os.replace(tmp_path, final_path)
@@ -362,9 +446,10 @@ def save_scene(
         raise ValueError(f"poses must be finite with shape ({images.shape[0]}, 4, 4), got {poses.shape}")
     if not 0 < camera_angle_x < math.pi:
         raise ValueError(f"camera_angle_x must be in (0, pi) radians, got {camera_angle_x}")
+    for index, pose in enumerate(poses):
+        check_pose(pose, f"poses[{index}]")
+    check_aabb(aabb, "aabb")
     aabb = np.asarray(aabb, dtype=np.float64)
-    if aabb.shape != (2, 3) or not np.all(np.isfinite(aabb)) or not np.all(aabb[0] < aabb[1]):
-        raise ValueError(f"aabb must be finite (2, 3) [min_xyz, max_xyz] with min < max, got {aabb.tolist()}")
 
     scene_dir = os.fspath(path)
     os.makedirs(os.path.join(scene_dir, split), exist_ok=True)

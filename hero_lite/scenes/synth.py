@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 
 from hero_lite.scenes import _kernels
-from hero_lite.scenes.blender import focal_from_camera_angle, save_scene
+from hero_lite.scenes.blender import MAX_SPLIT_BYTES, focal_from_camera_angle, save_scene
 from hero_lite.scenes.cameras import hemisphere_poses, ring_poses
 
 SCENE_NAMES = ("primitives", "lattice", "tiny")
@@ -43,6 +43,11 @@ CAMERA_RADIUS = 4.0
 TEST_ELEVATION_DEG = 30.0
 SCENE_AABB = ((-1.5, -1.5, -1.5), (1.5, 1.5, 1.5))
 MIN_RES = 8
+# Size bounds, checked before anything is allocated or written: a view of MAX_RES^2 pixels renders
+# into a 512 MiB float64 buffer, and every split must load again within
+# hero_lite.scenes.blender.MAX_SPLIT_BYTES (16 bytes per pixel as float32 RGBA).
+MAX_RES = 4096
+MAX_VIEWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -212,9 +217,12 @@ def _render_rgba(packed: _PackedScene, pose: np.ndarray, focal: float, res: int)
     return out
 
 
-def _check_count(label: str, value, minimum: int) -> int:
+def _check_count(label: str, value, minimum: int, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{label} must be an integer >= {minimum}, got {value!r}")
+        valid = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{label} must be an integer {valid}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{label} must be an integer in [{minimum}, {maximum}], got {value!r}")
     return int(value)
 
 
@@ -246,12 +254,13 @@ def make_scene(
         Folder to write ``transforms_{train,val,test}.json`` and ``{split}/r_K.png`` into (created
         if missing; files of the same names are replaced).
     res : int, optional
-        Image width = height in pixels (>= 8). None: the scene's default.
+        Image width = height in pixels, in [8, MAX_RES = 4096]. None: the scene's default.
     n_train, n_test : int, optional
-        View counts (>= 1). None: the scene's default.
+        View counts, in [1, MAX_VIEWS = 10000]. None: the scene's default.
     n_val : int, optional
-        Validation view count (>= 0; 0 writes no val split, so loaders hold out training views).
-        None: the scene's default.
+        Validation view count, in [0, MAX_VIEWS] (0 writes no val split, so loaders hold out
+        training views). None: the scene's default. Each split must also fit the loader's
+        ``MAX_SPLIT_BYTES`` (``n_views * res^2 * 16`` bytes); all is checked before anything is written.
     seed : int
         Seed of the one generator that places train then val cameras. Same seed, same pixels.
     progress : callable, optional
@@ -267,13 +276,20 @@ def make_scene(
     if name not in _SPECS:
         raise ValueError(f"unknown scene {name!r}; valid scenes: {', '.join(SCENE_NAMES)}")
     spec = _SPECS[name]()
-    res = _check_count("res", spec.res if res is None else res, MIN_RES)
+    res = _check_count("res", spec.res if res is None else res, MIN_RES, MAX_RES)
     counts = {
-        "train": _check_count("n_train", spec.n_train if n_train is None else n_train, 1),
-        "val": _check_count("n_val", spec.n_val if n_val is None else n_val, 0),
-        "test": _check_count("n_test", spec.n_test if n_test is None else n_test, 1),
+        "train": _check_count("n_train", spec.n_train if n_train is None else n_train, 1, MAX_VIEWS),
+        "val": _check_count("n_val", spec.n_val if n_val is None else n_val, 0, MAX_VIEWS),
+        "test": _check_count("n_test", spec.n_test if n_test is None else n_test, 1, MAX_VIEWS),
     }
     seed = _check_count("seed", seed, 0)
+    for split, count in counts.items():
+        n_bytes = count * res * res * 16
+        if n_bytes > MAX_SPLIT_BYTES:
+            raise ValueError(
+                f"the {split} split of {count} views at res {res} would need {n_bytes / 2**30:.1f} GiB to load; "
+                f"valid: at most {MAX_SPLIT_BYTES / 2**30:g} GiB per split (fewer views or a smaller res)"
+            )
 
     start = time.perf_counter()
     rng = np.random.default_rng(seed)

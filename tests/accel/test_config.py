@@ -62,7 +62,7 @@ def test_unknown_keys_list_the_valid_ones():
 
 
 @pytest.mark.parametrize("overrides, key", [
-    ({"hash_engine": {"sram_banks": 0}}, "hash_engine.sram_banks = 0; valid: integer >= 1"),
+    ({"hash_engine": {"sram_banks": 0}}, "hash_engine.sram_banks = 0; valid: integer in [1, 1024]"),
     ({"hash_engine": {"grid_sram_kib": -4.0}}, "hash_engine.grid_sram_kib"),
     ({"cache": {"kib": 0}}, "cache.kib"),
     ({"cache": {"line_bytes": 0}}, "cache.line_bytes"),
@@ -107,3 +107,59 @@ def test_load_config_files(tmp_path):
         load_config(str(path))
     with pytest.raises(ValueError, match="edge, server"):
         load_config(str(tmp_path / "missing.toml"))
+
+
+def _numeric_keys():
+    """(section, key) of every numeric key of the edge preset; section '' for top-level keys."""
+    data = tomllib.loads(open(preset_path("edge")).read())
+    keys = []
+    for section, values in data.items():
+        if isinstance(values, dict):
+            keys += [(section, k) for k, v in values.items() if isinstance(v, (int, float, list))]
+        elif isinstance(values, (int, float)):
+            keys.append(("", section))
+    return keys
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e308", "-1"])
+def test_every_numeric_key_rejects_non_finite_and_huge_values_naming_file_and_key(tmp_path, value):
+    # inf, nan and 1e308 once gave an OverflowError traceback (int(inf * 8192)) or huge arrays
+    path = tmp_path / "user.toml"
+    keys = _numeric_keys()
+    assert len(keys) > 40
+    for section, key in keys:
+        default = getattr(getattr(AccelConfig(), section) if section else AccelConfig(), key)
+        literal = f"[{value}, 2.0]" if isinstance(default, tuple) else value
+        path.write_text(f"[{section}]\n{key} = {literal}\n" if section else f"{key} = {literal}\n")
+        name = f"{section}.{key}" if section else key
+        with pytest.raises(ValueError, match=rf"^accelerator config {re.escape(str(path))}: {re.escape(name)} = ") as info:
+            load_config(str(path))
+        assert "valid:" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"cache": {"kib": 1e6}}, "cache.kib = 1000000.0; valid: finite number in (0, 65536]"),
+    ({"hash_engine": {"sram_banks": 1 << 20}}, "hash_engine.sram_banks = 1048576; valid: integer in [1, 1024]"),
+    ({"hash_engine": {"batch_groups": 1 << 20}}, "hash_engine.batch_groups"),
+    ({"hash_engine": {"word_bits": 1}}, "hash_engine.word_bits = 1; valid: integer in [8, 1024]"),
+    ({"dram": {"queue_depth": 1 << 40}}, "dram.queue_depth"),
+    ({"tile_samples": 1 << 40}, "tile_samples"),
+    ({"mlp_engine": {"pmax": 64}}, "mlp_engine.pmax"),
+    ({"tech": {"sram_kib": 4.0}}, "tech.sram_kib = 4.0; valid: a list of at most 64 numbers"),
+])
+def test_sizes_that_would_allocate_huge_arrays_are_rejected(overrides, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        AccelConfig.from_dict(overrides)
+
+
+def test_file_errors_name_the_file(tmp_path):
+    path = tmp_path / "user.toml"
+    path.write_text('[hash_engine]\nsram_banks = 0\n')
+    with pytest.raises(ValueError, match=rf"^accelerator config {re.escape(str(path))}: hash_engine.sram_banks = 0"):
+        load_config(str(path))
+    path.write_text('[dramm]\nx = 1\n')
+    with pytest.raises(ValueError, match=rf"^accelerator config {re.escape(str(path))}: unknown key\(s\) dramm"):
+        load_config(str(path))
+    path.write_bytes(b"name = '\xff'\n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(str(path))

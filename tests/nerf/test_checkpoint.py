@@ -139,3 +139,51 @@ def test_overwrite_replaces_the_file(saved, model):
     assert metadata == {"steps": 5}
     np.testing.assert_array_equal(loaded.params["color_w2"], model.params["color_w2"])
     assert os.listdir(saved.parent) == ["model.h5"]
+
+
+def _replace(f, key, data):
+    del f[key]
+    f.create_dataset(key, data=data)
+
+
+CORRUPT_CASES = {
+    # each damages one dataset of a valid file; the old loader accepted most of these silently
+    "inverted aabb": (lambda f: _replace(f, "aabb", AABB[::-1].copy()), "dataset 'aabb' must be .*min < max"),
+    "huge aabb": (lambda f: _replace(f, "aabb", np.float32([[-1e30] * 3, [1e30] * 3])), "dataset 'aabb' must be"),
+    "nan aabb": (lambda f: _replace(f, "aabb", np.full((2, 3), np.nan, np.float32)), "dataset 'aabb' must be"),
+    "aabb shape": (lambda f: _replace(f, "aabb", np.zeros(6, np.float32)), r"dataset 'aabb' has shape \(6,\)"),
+    "occupancy shape": (lambda f: _replace(f, "occupancy/values", np.zeros((4, 4, 4), np.float32)),
+                        r"dataset 'occupancy/values' has shape \(4, 4, 4\); the model config needs \(8, 8, 8\)"),
+    "bitfield shape": (lambda f: _replace(f, "occupancy/bitfield", np.ones((8, 8, 9), np.uint8)),
+                       "dataset 'occupancy/bitfield' has shape"),
+    "nan occupancy": (lambda f: _replace(f, "occupancy/values", np.full((8, 8, 8), np.nan, np.float32)),
+                      "'occupancy/values' must be finite"),
+    "nan weight": (lambda f: f["params/color_w0"].__setitem__((0, 0), np.nan), "params/color_w0 must be finite"),
+    "table shape": (lambda f: _replace(f, "params/hash_table", np.zeros((5, 2), np.float32)),
+                    "dataset 'params/hash_table' has shape"),
+    "string params": (lambda f: _replace(f, "params/density_w0", np.array([b"x"] * 3)), "params/density_w0"),
+    "group for dataset": (lambda f: (f.__delitem__("aabb"), f.create_group("aabb")), "'aabb' is not a dataset"),
+    "huge occupancy config": (lambda f: f.attrs.__setitem__(
+        "model_config", f.attrs["model_config"].replace('"occupancy_res": 8', '"occupancy_res": 100000')),
+        r"attribute model_config: model occupancy_res = 100000; valid: integer in \[1, 256\]"),
+    "metadata not an object": (lambda f: f.attrs.__setitem__("metadata", "[1, 2]"), "metadata must be a JSON object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT_CASES))
+def test_corrupt_checkpoint_names_the_file_and_dataset(saved, case):
+    damage, message = CORRUPT_CASES[case]
+    with h5py.File(saved, "a") as f:
+        damage(f)
+    with pytest.raises(ValueError, match=message) as info:
+        load_checkpoint(saved)
+    assert str(saved) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_huge_declared_shape_is_rejected_without_reading(saved):
+    # a dataset declared (2^40, 2) is never read (it would be 8 TiB): its shape is checked first
+    with h5py.File(saved, "a") as f:
+        del f["params/hash_table"]
+        f.create_dataset("params/hash_table", shape=(1 << 40, 2), dtype=np.float32, chunks=(1024, 2))
+    with pytest.raises(ValueError, match=r"model.h5: dataset 'params/hash_table' has shape \(1099511627776, 2\)"):
+        load_checkpoint(saved)

@@ -65,6 +65,8 @@ def test_nested_grid_key_is_checked():
 @pytest.mark.parametrize(("kwargs", "word"), [
     (dict(n_levels=0), "n_levels"), (dict(n_feat=9), "n_feat"), (dict(log2_table_size=25), "log2_table_size"),
     (dict(base_res=1), "base_res"), (dict(max_res=8, base_res=16), "max_res"), (dict(n_levels=True), "n_levels"),
+    # 32 levels of 2^24 entries of 8 features would be 16 GiB of table
+    (dict(n_levels=32, log2_table_size=24, n_feat=8), r"n_levels \* 2\^log2_table_size \* n_feat .* at most 536870912"),
 ])
 def test_hash_grid_ranges(kwargs, word):
     with pytest.raises(ValueError, match=word):
@@ -75,6 +77,13 @@ def test_hash_grid_ranges(kwargs, word):
     (dict(hidden_width=0), "hidden_width"), (dict(geo_feat=0), "geo_feat"), (dict(occupancy_res=2.5), "occupancy_res"),
     (dict(step_size=0.0), "step_size"), (dict(step_size=math.nan), "step_size"),
     (dict(render_substeps=0), "render_substeps"),
+    # sizes are bounded before any model is allocated
+    (dict(occupancy_res=100000), r"occupancy_res = 100000; valid: integer in \[1, 256\]"),
+    (dict(hidden_width=1 << 20), r"hidden_width .* valid: integer in \[1, 1024\]"),
+    (dict(render_substeps=10**9), "render_substeps"),
+    (dict(step_size=math.inf), r"step_size = inf; valid: a finite number in \(0, 1000\]"),
+    (dict(density_logit_max=math.nan), "density_logit_max"),
+    (dict(density_logit_max=1e30), "density_logit_max"),
 ])
 def test_model_ranges(kwargs, word):
     with pytest.raises(ValueError, match=word):

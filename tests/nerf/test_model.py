@@ -5,10 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hero_lite.nerf.config import HashGridConfig, ModelConfig
+from hero_lite.nerf.config import MAX_MARCH_STEPS, HashGridConfig, ModelConfig
 from hero_lite.nerf.hashgrid import corner_indices
 from hero_lite.nerf.hooks import ACTIVATION_POINTS, WEIGHT_PARAMS, WEIGHT_POINTS, QuantHooks
-from hero_lite.nerf.model import MLP_PARAM_NAMES, PARAM_NAMES, NGPModel
+from hero_lite.nerf.model import MLP_PARAM_NAMES, PARAM_NAMES, NGPModel, check_model_aabb
 from hero_lite.nerf.sh import sh_encode
 
 # 4 levels, T = 2^10, N_min 4, N_max 32 (b = 2): res 4 and 8 are dense (64 + 512 entries),
@@ -105,6 +105,25 @@ def test_model_rejects_wrong_param_shape():
     del params["color_w1"]
     with pytest.raises(ValueError, match="color_w1"):
         NGPModel(CONFIG, AABB, params, model.occupancy)
+
+
+def test_model_aabb_is_validated_before_allocating():
+    # marching allocates in proportion to diagonal / step: +-1e30 once asked for 48 GiB
+    for bad in ([[-1e30] * 3, [1e30] * 3], [[1, 1, 1], [-1, -1, -1]], [[np.nan] * 3, [1] * 3], [[0] * 3, [0] * 3]):
+        with pytest.raises(ValueError, match="model aabb must be"):
+            NGPModel.create(CONFIG, np.array(bad, np.float32), np.random.default_rng(0))
+    # a box the scene loader accepts but that is too many steps of a fine render step
+    fine = ModelConfig(step_size=0.001)
+    with pytest.raises(ValueError, match=f"spans .* marching steps .*valid: at most {MAX_MARCH_STEPS}"):
+        check_model_aabb([[-20] * 3, [20] * 3], fine)
+
+
+def test_default_model_accepts_every_scene_box_the_loader_accepts():
+    from hero_lite.scenes.blender import MAX_AABB_EXTENT
+
+    half = MAX_AABB_EXTENT / 2
+    box = check_model_aabb([[-half] * 3, [half] * 3], ModelConfig())
+    assert box.dtype == np.float32 and box.shape == (2, 3)
 
 
 def test_forward_matches_float64_reference(problem):

@@ -68,6 +68,14 @@ SCRIPT = textwrap.dedent(
     t_near, t_far = ray_aabb(o, d, np.array([[-1, -1, -1], [1, 1, 1]], np.float32))
     packed = march_rays(o, d, t_near, t_far, 0.25, np.array([[-1, -1, -1], [1, 1, 1]], np.float32), np.ones((2, 2, 2), bool))
     np.testing.assert_allclose(packed.ts, 3 + 0.25 * np.arange(8))
+    # NaN rays and an endless segment end with zero samples / a capped walk (no endless loop)
+    box = np.array([[-1, -1, -1], [1, 1, 1]], np.float32)
+    o = np.array([[np.nan, 0, 0], [0, 0, 4], [0, 0, 0]], np.float32)
+    d = np.array([[0, 0, -1], [np.nan, 0, -1], [0, 0, 1]], np.float32)
+    packed = march_rays(o, d, np.zeros(3, np.float32), np.full(3, np.inf, np.float32), 0.25, box,
+                        np.ones((2, 2, 2), bool))
+    assert np.diff(packed.ray_offsets).tolist() == [0, 0, 15], packed.ray_offsets  # ceil(3.46 / 0.25) + 1
+    assert np.all(packed.t_next == np.inf)
     print("nojit ok")
     """
 )

@@ -1,6 +1,7 @@
 """Ray-box intersection, marching, compositing (forward, backward) and inference rendering."""
 
 import math
+import time
 import warnings
 
 import numpy as np
@@ -15,6 +16,7 @@ from hero_lite.nerf.render import (
     composite,
     composite_backward,
     march_rays,
+    max_march_steps,
     ray_aabb,
     render_rays,
     render_weights_from_density,
@@ -102,6 +104,17 @@ def test_ray_aabb_segment_is_inside_the_box(origin, direction):
     p = o[0] + t_closest * d[0]
     if np.all(np.abs(p) < 0.999):
         assert t_near[0] < t_far[0]
+
+
+def test_ray_aabb_non_finite_and_zero_direction_rays_miss():
+    # a NaN origin or direction, or a zero direction (what a degenerate pose gives), has no finite
+    # exit: it would otherwise get the segment [0, inf) and march forever
+    origins = np.float32([[np.nan, 0, 0], [0, 0, 4], [0, 0, 0], [np.inf, 0, 0], [0, 0, 4]])
+    dirs = np.float32([[0, 0, -1], [np.nan, np.nan, np.nan], [0, 0, 0], [-1, 0, 0], [0, 0, -1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t_near, t_far = ray_aabb(origins, dirs, BOX)
+    assert t_near.tolist() == [0, 0, 0, 0, 3] and t_far.tolist() == [0, 0, 0, 0, 5]
 
 
 # ----------------------------------------------------------------------------- composite
@@ -278,6 +291,60 @@ def test_march_max_per_ray_and_resume(rng):
         a = first.ts[first.ray_offsets[r]:first.ray_offsets[r + 1]]
         b = second.ts[second.ray_offsets[r]:second.ray_offsets[r + 1]]
         np.testing.assert_allclose(np.concatenate([a, b]), full.ts[full.ray_offsets[r]:full.ray_offsets[r + 1]], rtol=1e-6)
+
+
+def test_max_march_steps():
+    # diagonal of [-1, 1]^3 = 2 sqrt 3 = 3.464; / 0.05 = 69.3 -> 70 steps, + 1
+    assert max_march_steps(BOX, 0.05) == 71
+    with pytest.raises(ValueError, match="dt = 0.0; valid"):
+        max_march_steps(BOX, 0.0)
+    with pytest.raises(ValueError, match="aabb"):
+        max_march_steps(np.float32([[1, 1, 1], [-1, -1, -1]]), 0.05)
+
+
+def test_march_nan_rays_end_promptly_with_zero_samples():
+    # NaN origins or directions: `t < t_far` never fails for NaN positions, so without the guards
+    # the walk ran for ever (`hero-lite eval` on a zero pose ran 11 minutes)
+    bits = np.ones((8, 8, 8), bool)
+    origins = np.float32([[np.nan, 0, 0], [0, 0, 4], [0, 0, 4], [0, 0, 4]])
+    dirs = np.float32([[0, 0, -1], [np.nan, 0, -1], [0, 0, -1], [0, 0, -1]])
+    t_start = np.float32([0, 0, np.nan, 3])
+    t_far = np.float32([np.inf, np.inf, np.inf, 5])
+    start = time.perf_counter()
+    packed = march_rays(origins, dirs, t_start, t_far, 0.05, BOX, bits)
+    assert time.perf_counter() - start < 30  # includes a first compile
+    assert np.diff(packed.ray_offsets).tolist() == [0, 0, 0, 40]
+    # finished rays resume nowhere: t_next = t_far, so the caller's `t < t_far` is false
+    assert packed.t_next[:3].tolist() == [np.inf] * 3
+
+
+def test_march_steps_are_capped_per_ray():
+    # a finite ray given an endless segment stops after max_march_steps (the box diagonal / dt + 1)
+    # steps; one whose t no longer grows in float32 (t + dt == t) stops at once
+    bits = np.ones((8, 8, 8), bool)
+    origins = np.float32([[0, 0, 0], [0, 0, 0], [0, 0, 4]])
+    dirs = np.float32([[0, 0, 0], [0, 0, 1], [0, 0, -1]])
+    t_start = np.float32([0, 0, 1e9])
+    t_far = np.float32([np.inf, np.inf, np.inf])
+    packed = march_rays(origins, dirs, t_start, t_far, 0.05, BOX, bits)
+    counts = np.diff(packed.ray_offsets)
+    assert counts[0] == counts[1] == max_march_steps(BOX, 0.05) and counts[2] == 1
+    assert np.all(packed.t_next == np.inf)
+
+
+def test_render_rays_with_nan_rays_returns_the_background():
+    bits = np.ones((8, 8, 8), bool)
+    origins = np.float32([[np.nan, 0, 0], [0, 0, 4], [0, 0, 4]])
+    dirs = np.float32([[0, 0, -1], [np.nan, np.nan, np.nan], [0, 0, -1]])
+    bg = np.float32([0.1, 0.7, 0.3])
+
+    def grey_fog(positions, _dirs, _ids):
+        return np.full(positions.shape[0], 1.0, np.float32), np.full((positions.shape[0], 3), 0.5, np.float32)
+
+    result = render_rays(origins, dirs, grey_fog, BOX, bits, 0.05, bg)
+    assert result.samples_per_ray[:2].tolist() == [0, 0] and result.samples_per_ray[2] == 40
+    np.testing.assert_array_equal(result.colors[:2], np.tile(bg, (2, 1)))
+    assert np.all(np.isfinite(result.colors))
 
 
 # ----------------------------------------------------------------------------- render_rays

@@ -103,6 +103,23 @@ def test_bad_policies(tmp_path):
         QuantPolicy.load(str(tmp_path / "missing.json"), CONFIG)
 
 
+@pytest.mark.parametrize("payload, needle", [
+    ([1, 2], "top level must be a JSON object .*got list"),
+    ("null", "top level must be a JSON object .*got NoneType"),
+    ({"set": "hero", "model": [1, 2], "points": {}}, "'model' must be an object .*got list"),
+    ({"set": "hero", "model": "ngp", "points": {}}, "'model' must be an object .*got str"),
+    ({"set": "hero", "model": 7, "points": {}}, "'model' must be an object"),
+    ({"set": "hero", "points": "all 8 bits"}, "'points' must be an object .*got str"),
+    ({"set": "hero", "points": None}, "'points' must be an object"),
+    ({"set": ["hero"], "points": {}}, r"set \['hero'\]; valid"),
+])
+def test_malformed_policy_structure_is_one_clean_error(tmp_path, payload, needle):
+    path = _bad(tmp_path, payload)
+    with pytest.raises(ValueError, match=needle) as info:
+        QuantPolicy.load(path, CONFIG)
+    assert str(info.value).startswith(f"policy {path}:")
+
+
 def test_policy_for_a_smaller_model_is_rejected():
     small = ModelConfig(grid=HashGridConfig(n_levels=8))
     policy = uniform_policy(CONFIG, 8, 8)

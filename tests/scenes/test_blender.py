@@ -174,6 +174,25 @@ BAD_JSON_CASES = {
     "ragged_matrix": (lambda m: m["frames"][0].update(transform_matrix=[[1, 0], [0]]), "4x4 list of numbers"),
     "nan_matrix": (lambda m: m["frames"][0]["transform_matrix"][0].__setitem__(3, float("nan")), "non-finite"),
     "bad_aabb": (lambda m: m.update(aabb=[[1, 1, 1], [-1, -1, -1]]), "'aabb' must be"),
+    # degenerate poses give NaN rays that never leave the box, so they are rejected with the frame
+    "zero_matrix": (lambda m: m["frames"][1].update(transform_matrix=[[0.0] * 4] * 4),
+                    r"frames\[1\]: 'transform_matrix' last row"),
+    "zero_rotation": (lambda m: m["frames"][0].update(transform_matrix=[[0, 0, 0, 1], [0, 0, 0, 2], [0, 0, 0, 3], [0, 0, 0, 1]]),
+                      r"frames\[0\]: 'transform_matrix' rotation is degenerate.*valid: orthonormal within 0.01"),
+    "scaled_rotation": (lambda m: m["frames"][0].update(transform_matrix=[[2, 0, 0, 0], [0, 2, 0, 0], [0, 0, 2, 4], [0, 0, 0, 1]]),
+                        r"frames\[0\]: 'transform_matrix' rotation is degenerate"),
+    "sheared_rotation": (lambda m: m["frames"][0].update(transform_matrix=[[1, 0.1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 4], [0, 0, 0, 1]]),
+                         r"frames\[0\]: 'transform_matrix' rotation is degenerate"),
+    "bad_last_row": (lambda m: m["frames"][0]["transform_matrix"].__setitem__(3, [0, 0, 1, 1]), "last row"),
+    "far_camera": (lambda m: m["frames"][0]["transform_matrix"][0].__setitem__(3, 1e30), "camera centre"),
+    "nan_angle": (lambda m: m.update(camera_angle_x=float("nan")), r"'camera_angle_x' must be a number of radians in \(0, pi\)"),
+    "inf_angle": (lambda m: m.update(camera_angle_x=float("inf")), "'camera_angle_x' must be"),
+    "underflowing_angle": (lambda m: m.update(camera_angle_x=1e-320), "focal length inf px; valid: finite and > 0"),
+    "huge_aabb": (lambda m: m.update(aabb=[[-1e30] * 3, [1e30] * 3]), r"'aabb' must be .*extent <= 64"),
+    "wide_aabb": (lambda m: m.update(aabb=[[-50, -1, -1], [50, 1, 1]]), "'aabb' must be"),
+    "nan_aabb": (lambda m: m.update(aabb=[[float("nan")] * 3, [1, 1, 1]]), "'aabb' must be"),
+    "flat_in_float32_aabb": (lambda m: m.update(aabb=[[1, 0, 0], [1 + 1e-9, 1, 1]]), "'aabb' must be"),
+    "aabb_not_numbers": (lambda m: m.update(aabb="big"), "'aabb' must be"),
 }
 
 
@@ -236,3 +255,32 @@ def test_failed_save_leaves_previous_files_intact(tmp_path, monkeypatch):
     assert (tmp_path / "transforms_train.json").read_text() == before
     leftovers = [name for _, _, names in os.walk(tmp_path) for name in names if ".tmp" in name]
     assert leftovers == []
+
+
+def test_near_orthonormal_poses_still_load(tmp_path):
+    # rotations off by a few 1e-3 (rounded exports) are accepted; the bundled scenes are ~1e-7 off
+    _write_split(tmp_path, "test", n=2)
+
+    def nudge(meta):
+        meta["frames"][0]["transform_matrix"][0][0] *= 1.003
+
+    _edit_json(tmp_path / "transforms_test.json", nudge)
+    assert load_scene(tmp_path, "test").n_views == 2
+
+
+def test_split_too_large_to_load_is_rejected_before_allocating(tmp_path, monkeypatch):
+    _write_split(tmp_path, "test", n=3, height=6, width=8)
+    monkeypatch.setattr(blender, "MAX_SPLIT_BYTES", 3 * 6 * 8 * 16 - 1)  # 16 bytes per float32 RGBA pixel
+    with pytest.raises(ValueError, match=r"transforms_test.json: 3 views of 8x6 pixels need .*valid: at most"):
+        load_scene(tmp_path, "test")
+    monkeypatch.setattr(blender, "MAX_SPLIT_BYTES", 3 * 6 * 8 * 16)
+    assert load_scene(tmp_path, "test").n_views == 3
+
+
+def test_check_aabb_returns_float32_and_bounds_the_extent():
+    box = blender.check_aabb([[-1, -2, -3], [1, 2, 3]], "aabb")
+    assert box.dtype == np.float32 and box.tolist() == [[-1, -2, -3], [1, 2, 3]]
+    edge = blender.MAX_AABB_EXTENT / 2
+    blender.check_aabb([[-edge] * 3, [edge] * 3], "aabb")  # the largest box is accepted
+    with pytest.raises(ValueError, match="here must be .*min < max"):
+        blender.check_aabb([[-edge] * 3, [edge + 1] * 3], "here")

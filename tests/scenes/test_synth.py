@@ -292,12 +292,16 @@ def test_zero_val_views_writes_no_val_split(tmp_path):
     "kwargs, message",
     [
         (dict(name="teapot"), "unknown scene 'teapot'; valid scenes: primitives, lattice, tiny"),
-        (dict(res=7), "res must be an integer >= 8"),
-        (dict(n_train=0), "n_train must be an integer >= 1"),
-        (dict(n_test=0), "n_test must be an integer >= 1"),
-        (dict(n_val=-1), "n_val must be an integer >= 0"),
+        (dict(res=7), r"res must be an integer in \[8, 4096\]"),
+        (dict(n_train=0), r"n_train must be an integer in \[1, 10000\]"),
+        (dict(n_test=0), r"n_test must be an integer in \[1, 10000\]"),
+        (dict(n_val=-1), r"n_val must be an integer in \[0, 10000\]"),
         (dict(seed=-1), "seed must be an integer >= 0"),
         (dict(res=16.5), "res must be an integer"),
+        # sizes are bounded before anything is allocated (res 100000 alone would be 37 GiB of pixels)
+        (dict(res=100000), r"res must be an integer in \[8, 4096\], got 100000"),
+        (dict(n_train=10**9), r"n_train must be an integer in \[1, 10000\]"),
+        (dict(res=4096, n_train=100), r"the train split of 100 views at res 4096 would need 25.0 GiB .*at most 8 GiB"),
     ],
 )
 def test_make_scene_rejects_bad_arguments(tmp_path, kwargs, message):

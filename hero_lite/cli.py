@@ -24,8 +24,22 @@ class UserError(click.ClickException):
     exit_code = 2
 
 
+class InternalError(click.ClickException):
+    """A failure of hero-lite itself, reported as one line (exit code 1); --debug shows the traceback."""
+
+    exit_code = 1
+
+
+def _debugging() -> bool:
+    """--debug on the command line or HERO_LITE_DEBUG=1 in the environment."""
+    ctx = click.get_current_context(silent=True)
+    flag = ctx is not None and ctx.find_root().params.get("debug", False)
+    return flag or os.environ.get("HERO_LITE_DEBUG", "") not in ("", "0")
+
+
 def _friendly_errors(fn):
-    """Turn library errors into one clear line and a non-zero exit."""
+    """Turn library errors into one clear line and exit code 2, and any other failure into one line
+    and exit code 1 (the traceback with --debug)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -34,28 +48,53 @@ def _friendly_errors(fn):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except (ValueError, TypeError, KeyError, OSError) as exc:
+            if _debugging():
+                raise
             message = str(exc) or exc.__class__.__name__
             if isinstance(exc, KeyError):
                 message = f"missing key {message}"
             raise UserError(message) from None
+        except Exception as exc:
+            if _debugging():
+                raise
+            raise InternalError(f"internal error ({exc.__class__.__name__}: {exc}); rerun with --debug "
+                                "(or HERO_LITE_DEBUG=1) for the traceback") from None
 
     return wrapper
 
 
 def write_json(path: str, payload: dict) -> None:
     """Write `payload` as JSON to `path` atomically (a temp file, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    from hero_lite.runfolder import write_json_atomically
+
+    write_json_atomically(path, payload)
 
 
-@click.group(name="hero-lite", context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """click's group, with a usage error printed as one line that points to --help."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(name="hero-lite", cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hero-lite")
-def cli() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback of a failure (also HERO_LITE_DEBUG=1).")
+def cli(debug) -> None:
     """Hardware-aware mixed-precision quantization of NeRFs, on a CPU.
 
     Train an Instant-NGP-style NeRF, quantize it, simulate it on a NeRF accelerator and search
@@ -70,9 +109,30 @@ def seed_option(fn):
     return click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same numbers).")(fn)
 
 
+def search_seed_option(fn):
+    return click.option("--seed", type=int, default=None,
+                        help="Random seed (same seed, same numbers) [the --config file's, else 0].")(fn)
+
+
 def json_option(fn):
     return click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
                         help="Also write the command's result as JSON to this file.")(fn)
+
+
+def force_option(fn):
+    return click.option("--force", is_flag=True, help="Replace an earlier run of this command in --out.")(fn)
+
+
+def check_outputs(inputs: dict, outputs: dict, force: bool = False) -> None:
+    """Refuse, before any work, an output file that is an input, a symlink or a folder, or that
+    exists without --force (an earlier JSON or PNG result is replaced).
+
+    inputs : name -> path of each file or folder the command reads; outputs : option -> path.
+    """
+    from hero_lite.runfolder import check_output_file
+
+    for option, path in outputs.items():
+        check_output_file(path, inputs, option, force=force)
 
 
 def _existing_dir(fn):
@@ -116,21 +176,40 @@ def scene_make(name, out_dir, res, n_train, n_val, n_test, seed) -> None:
 
 # ---------------------------------------------------------------------------- train / eval / render
 
+MAX_TRAIN_SECONDS = 30 * 24 * 3600.0  # a month: beyond it, --seconds is a typo
+
 
 @cli.command()
 @_existing_dir
 @click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False), help="Run folder for checkpoint.h5 and metrics.json.")
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Train for this many steps (bit-reproducible).")
-@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=None, help="Train for this much wall-clock time.")
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True, max=MAX_TRAIN_SECONDS), default=None,
+              help="Train for this much wall-clock time.")
 @seed_option
 @json_option
+@force_option
 @_friendly_errors
-def train(scene_dir, run_dir, steps, seconds, seed, json_path) -> None:
+def train(scene_dir, run_dir, steps, seconds, seed, json_path, force) -> None:
     """Train the fp32 NeRF on SCENE_DIR and evaluate it on the val and test views."""
-    from hero_lite.nerf.pipeline import train_run
+    from hero_lite.runfolder import claimed
 
     if (steps is None) == (seconds is None):
         raise UserError("give exactly one of --steps N and --seconds S")
+    check_outputs({"SCENE_DIR": scene_dir}, {"--json": json_path})
+    with claimed(run_dir, "train", force=force):
+        metrics = _train_with_progress(scene_dir, run_dir, steps, seconds, seed)
+    click.echo(f"{metrics['steps']} steps in {metrics['train_seconds']:.1f} s ({metrics['samples_per_s'] / 1e6:.2f} M samples/s); "
+               f"val PSNR {metrics['val_psnr']:.2f} dB, test PSNR {metrics['test_psnr']:.2f} dB, "
+               f"SSIM {metrics['test_ssim']:.4f}")
+    click.echo(f"wrote {os.path.join(run_dir, 'checkpoint.h5')} and metrics.json")
+    if json_path:
+        write_json(json_path, metrics)
+
+
+def _train_with_progress(scene_dir, run_dir, steps, seconds, seed) -> dict:
+    """`train_run` with a progress bar (steps, or tenths of a second for --seconds)."""
+    from hero_lite.nerf.pipeline import train_run
+
     state = {"shown": 0}
     length = steps if steps is not None else int(seconds * 10)
     start = time.perf_counter()
@@ -144,13 +223,7 @@ def train(scene_dir, run_dir, steps, seconds, seed, json_path) -> None:
             bar.update(done - state["shown"])
             state["shown"] = done
 
-        metrics = train_run(scene_dir, run_dir, steps=steps, seconds=seconds, seed=seed, progress=progress)
-    click.echo(f"{metrics['steps']} steps in {metrics['train_seconds']:.1f} s ({metrics['samples_per_s'] / 1e6:.2f} M samples/s); "
-               f"val PSNR {metrics['val_psnr']:.2f} dB, test PSNR {metrics['test_psnr']:.2f} dB, "
-               f"SSIM {metrics['test_ssim']:.4f}")
-    click.echo(f"wrote {os.path.join(run_dir, 'checkpoint.h5')} and metrics.json")
-    if json_path:
-        write_json(json_path, metrics)
+        return train_run(scene_dir, run_dir, steps=steps, seconds=seconds, seed=seed, progress=progress)
 
 
 def _load_any_checkpoint(path: str):
@@ -199,6 +272,7 @@ def points(checkpoint, point_set, json_path) -> None:
     """List the quantization points of CHECKPOINT's model."""
     from hero_lite.quant.points import quant_points
 
+    check_outputs({"CHECKPOINT": checkpoint}, {"--json": json_path})
     model, _, _ = _load_any_checkpoint(checkpoint)
     pts = quant_points(model.config, point_set)
     click.echo(f"{'name':<20} {'kind':<11} {'scheme':<11} {'shape':<14} {'elements':>9} {'per sample':>10} bits")
@@ -223,12 +297,16 @@ def points(checkpoint, point_set, json_path) -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Quantized checkpoint (.h5).")
 @seed_option
 @json_option
+@click.option("--force", is_flag=True, help="Replace an existing --out file.")
 @_friendly_errors
 def quantize(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, point_set, qat_steps, calibration,
-             per_channel, out_path, seed, json_path) -> None:
+             per_channel, out_path, seed, json_path, force) -> None:
     """Quantize CHECKPOINT with a policy, evaluate test PSNR and export a bit-packed model."""
     from hero_lite.quant.run import quantize_run
 
+    inputs = {"CHECKPOINT": checkpoint, "SCENE_DIR": scene_dir, "--policy": policy_path}
+    check_outputs(inputs, {"--out": out_path}, force)
+    check_outputs({**inputs, "--out": out_path}, {"--json": json_path})
     source = policy_source(policy_path, uniform, hash_bits, mlp_bits, point_set)
     with click.progressbar(length=qat_steps, label="QAT", file=sys.stderr) as bar:
         result = quantize_run(checkpoint, scene_dir, source, out_path, qat_steps=qat_steps, calibration=calibration,
@@ -250,6 +328,7 @@ def eval_command(checkpoint, scene_dir, split, json_path) -> None:
     from hero_lite.nerf.evaluate import evaluate
     from hero_lite.scenes import load_scene
 
+    check_outputs({"CHECKPOINT": checkpoint, "SCENE_DIR": scene_dir}, {"--json": json_path})
     model, hooks, _ = _load_any_checkpoint(checkpoint)
     views = load_scene(scene_dir, split)
     with click.progressbar(length=views.n_views, label=f"rendering {split} views", file=sys.stderr) as bar:
@@ -266,12 +345,14 @@ def eval_command(checkpoint, scene_dir, split, json_path) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the PNGs.")
 @click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True)
 @click.option("--views", "max_views", type=click.IntRange(min=1), default=None, help="Render only the first N views.")
+@force_option
 @_friendly_errors
-def render(checkpoint, scene_dir, out_dir, split, max_views) -> None:
+def render(checkpoint, scene_dir, out_dir, split, max_views, force) -> None:
     """Render CHECKPOINT: prediction, ground truth and error map PNGs per view."""
     from hero_lite import viz
     from hero_lite.nerf.evaluate import render_view
     from hero_lite.nerf.metrics import psnr
+    from hero_lite.runfolder import claimed
     from hero_lite.scenes import load_scene
 
     model, hooks, _ = _load_any_checkpoint(checkpoint)
@@ -279,7 +360,7 @@ def render(checkpoint, scene_dir, out_dir, split, max_views) -> None:
     targets = views.rgb((1.0, 1.0, 1.0))
     n = views.n_views if max_views is None else min(max_views, views.n_views)
     scores = []
-    with click.progressbar(range(n), label="rendering", file=sys.stderr) as bar:
+    with claimed(out_dir, "render", force=force), click.progressbar(range(n), label="rendering", file=sys.stderr) as bar:
         for k in bar:
             image, _ = render_view(model, views.poses[k], views.focal, views.height, views.width, hooks=hooks)
             viz.save_png(os.path.join(out_dir, f"{split}_{k:03d}_pred.png"), image)
@@ -320,6 +401,9 @@ def simulate(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, p
     from hero_lite.accel import DEFAULT_SAMPLE_FRACTION, load_config, synthetic_workload
     from hero_lite.search.cost import policy_cost
 
+    inputs = {"CHECKPOINT": checkpoint, "SCENE_DIR": scene_dir, "--policy": policy_path, "--accel": accel}
+    check_outputs(inputs, {"--timeline": timeline_path, "--json": json_path})
+    check_outputs({**inputs, "--timeline": timeline_path}, {"--json": json_path})
     config = load_config(accel)
     source = policy_source(policy_path, uniform, hash_bits, mlp_bits, point_set)
     if synthetic:
@@ -365,10 +449,23 @@ def simulate(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, p
 # ---------------------------------------------------------------------------- search
 
 
+def _check_budget(ctx, param, value):
+    """A budget option's value as given, once it parses (a number > 0, or such a number and 'x')."""
+    if value is None:
+        return None
+    from hero_lite.search.budget import parse_limit
+
+    try:
+        parse_limit(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).replace("budget ", "", 1), ctx=ctx, param=param) from None
+    return value
+
+
 def budget_options(fn):
     """--latency-budget / --area-budget / --energy-budget / --size-budget, absolute or 'Nx' relative."""
     for name, unit in (("size", "bytes"), ("energy", "uJ"), ("area", "mm^2"), ("latency", "ms")):
-        fn = click.option(f"--{name}-budget", default=None, metavar="LIMIT",
+        fn = click.option(f"--{name}-budget", default=None, metavar="LIMIT", callback=_check_budget,
                           help=f"Limit on {name} ({unit}), or e.g. 0.8x of the reference policy (uniform 8-bit)"
                                + (" [0.8x]." if name == "latency" else "."))(fn)
     return fn
@@ -405,35 +502,48 @@ def _final_progress(bar, episodes: int):
     return progress
 
 
-def _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path):
+# `run --quick`: the whole main job in under a minute on scenes/tiny, to see that everything works
+QUICK_TRAIN_STEPS = 200
+QUICK_SEARCH = {"episodes": 4, "qat_steps": 4, "final_qat_steps": 10, "final_candidates": 1, "val_views": 2}
+
+
+def _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path, quick=False):
     from hero_lite.search.hero import SearchConfig
 
-    data = {}
+    data = dict(QUICK_SEARCH) if quick else {}
     if config_path:
-        data = _read_config_file(config_path)
+        data.update(_read_config_file(config_path))
     # options given on the command line override the file; unset ones keep the file's or SearchConfig's defaults
     given = {"episodes": episodes, "point_set": point_set, "accel": accel, "budgets": budgets or None}
     data.update({k: v for k, v in given.items() if v is not None})
-    data["seed"] = seed
+    if seed is not None:
+        data["seed"] = seed
     if area_mode is not None:
         data["area_mode"] = area_mode
     if qat_steps is not None:
         data["qat_steps"] = qat_steps
     if reward is not None:
         data["reward"] = dict(data.get("reward", {}), kind=reward)
-    return SearchConfig.from_dict(data)
+    try:
+        return SearchConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        where = f"--config {config_path}: " if config_path else ""
+        raise UserError(f"{where}{exc}") from None
 
 
 def _read_config_file(path: str) -> dict:
     import tomllib
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise FileNotFoundError(f"--config {path}: file not found")
     with open(path, "rb") as f:
         try:
-            return tomllib.load(f) if path.endswith(".toml") else json.load(f)
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"config file {path} does not parse: {exc}") from None
+            data = tomllib.load(f) if path.endswith(".toml") else json.load(f)
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"--config {path} does not parse: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--config {path}: the top level must be a table of settings, not {type(data).__name__}")
+    return data
 
 
 def search_options(fn):
@@ -456,19 +566,23 @@ def search_options(fn):
 @search_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--resume", is_flag=True, help="Continue the search in OUT from its log and saved agent.")
-@seed_option
+@search_seed_option
 @json_option
+@force_option
 @_friendly_errors
 def search(checkpoint, scene_dir, latency_budget, area_budget, energy_budget, size_budget, accel, episodes, point_set,
-           area_mode, qat_steps, reward, config_path, out_dir, resume, seed, json_path) -> None:
+           area_mode, qat_steps, reward, config_path, out_dir, resume, seed, json_path, force) -> None:
     """HERO search: a DDPG agent picks bits per point; the simulator prices each policy."""
+    from hero_lite.runfolder import claimed
     from hero_lite.search.hero import hero_search
 
     budgets = _budgets(latency_budget, area_budget, energy_budget, size_budget)
     config = _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path)
+    check_outputs({"CHECKPOINT": checkpoint, "SCENE_DIR": scene_dir, "--config": config_path}, {"--json": json_path})
     state = {"best": None}
-    with click.progressbar(length=config.episodes + config.final_candidates, label="searching", file=sys.stderr,
-                           item_show_func=lambda s: s) as bar:
+    with claimed(out_dir, "search", resume=resume, force=force), \
+            click.progressbar(length=config.episodes + config.final_candidates, label="searching", file=sys.stderr,
+                              item_show_func=lambda s: s) as bar:
         summary = hero_search(checkpoint, scene_dir, out_dir, config, resume=resume, progress=_search_progress(bar, state),
                               final_progress=_final_progress(bar, config.episodes))
     _echo_summary(summary, out_dir)
@@ -481,11 +595,6 @@ def _echo_summary(summary: dict, out_dir: str) -> None:
     click.echo(f"best policy (episode {summary['best_episode']}): test PSNR {summary['psnr']:.2f} dB "
                f"(fp32 {summary['fp32_psnr']:.2f}), {summary['latency_ms']:.3f} ms, {summary['area_mm2']:.3f} mm^2, "
                f"{summary['energy_uj']:.0f} uJ, {summary['model_bytes']:,} bytes; budget {met}")
-    floor = summary.get("budget_floor", {})
-    if not floor.get("meets_budget", True):
-        click.echo(f"the budget {summary['budget']['limits']} is out of reach: even every point at its minimum bits "
-                   f"costs {floor['latency_ms']:.3f} ms, {floor['area_mm2']:.3f} mm^2, {floor['energy_uj']:.0f} uJ, "
-                   f"{floor['model_bytes']:,.0f} bytes on the cost frame", err=True)
     click.echo(f"wrote {os.path.join(out_dir, 'summary.json')} and best_policy.json")
 
 
@@ -493,34 +602,48 @@ def _echo_summary(summary: dict, out_dir: str) -> None:
 @_existing_dir
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @search_options
-@click.option("--train-steps", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="fp32 training steps (skipped if OUT/checkpoint.h5 exists).")
-@seed_option
+@click.option("--train-steps", type=click.IntRange(min=1), default=None,
+              help="fp32 training steps (skipped if OUT/checkpoint.h5 exists) [2000; --quick 200].")
+@click.option("--quick", is_flag=True,
+              help=f"A quick check that everything works: {QUICK_TRAIN_STEPS} training steps, "
+                   f"{QUICK_SEARCH['episodes']} short episodes, one short final fine-tune (options still override).")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in OUT: keep its checkpoint (if trained on SCENE_DIR as it is now), "
+                   "continue its search.")
+@search_seed_option
 @json_option
+@force_option
 @_friendly_errors
 def run(scene_dir, out_dir, latency_budget, area_budget, energy_budget, size_budget, accel, episodes, point_set,
-        area_mode, qat_steps, reward, config_path, train_steps, seed, json_path) -> None:
+        area_mode, qat_steps, reward, config_path, train_steps, quick, resume, seed, json_path, force) -> None:
     """The main job: train the fp32 NeRF, search a policy, write the summary and pictures."""
-    from hero_lite.search.run import main_job
-
     from hero_lite.nerf.pipeline import train_run
+    from hero_lite.runfolder import claimed
+    from hero_lite.search.run import check_budget_before_training, main_job, trained_checkpoint
 
     budgets = _budgets(latency_budget, area_budget, energy_budget, size_budget)
-    config = _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path)
-    checkpoint = os.path.join(out_dir, "checkpoint.h5")
-    if os.path.exists(checkpoint):
-        click.echo(f"reusing {checkpoint}")
-    else:
-        with click.progressbar(length=train_steps, label="training fp32", file=sys.stderr) as bar:
-            metrics = train_run(scene_dir, out_dir, steps=train_steps, seed=seed,
-                                progress=lambda step, stats: bar.update(1))
-        click.echo(f"fp32: {metrics['steps']} steps in {metrics['train_seconds']:.0f} s, "
-                   f"test PSNR {metrics['test_psnr']:.2f} dB")
-    state = {"best": None}
-    with click.progressbar(length=config.episodes + config.final_candidates, label="searching", file=sys.stderr,
-                           item_show_func=lambda s: s) as bar:
-        summary = main_job(scene_dir, out_dir, config, search_progress=_search_progress(bar, state),
-                           final_progress=_final_progress(bar, config.episodes))
+    config = _search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path, quick)
+    if train_steps is None:
+        train_steps = QUICK_TRAIN_STEPS if quick else 2000
+    check_outputs({"SCENE_DIR": scene_dir, "--config": config_path}, {"--json": json_path})
+    with claimed(out_dir, "run", resume=resume, force=force):
+        checkpoint = trained_checkpoint(out_dir, scene_dir)
+        if checkpoint is not None:
+            click.echo(f"reusing {checkpoint}")
+        else:
+            check_budget_before_training(scene_dir, config)
+            with click.progressbar(length=train_steps, label="training fp32", file=sys.stderr) as bar:
+                metrics = train_run(scene_dir, out_dir, steps=train_steps, seed=config.seed,
+                                    progress=lambda step, stats: bar.update(1))
+            click.echo(f"fp32: {metrics['steps']} steps in {metrics['train_seconds']:.0f} s, "
+                       f"test PSNR {metrics['test_psnr']:.2f} dB")
+        state = {"best": None}
+        search_dir = os.path.join(out_dir, "search")
+        with click.progressbar(length=config.episodes + config.final_candidates, label="searching", file=sys.stderr,
+                               item_show_func=lambda s: s) as bar:
+            summary = main_job(scene_dir, out_dir, config, search_progress=_search_progress(bar, state),
+                               resume=os.path.exists(os.path.join(search_dir, "config.json")),
+                               final_progress=_final_progress(bar, config.episodes))
     _echo_summary(summary, os.path.join(out_dir, "search"))
     click.echo(f"pictures: {os.path.join(out_dir, 'test_view.png')}, {os.path.join(out_dir, 'bits.png')}")
     if json_path:
@@ -535,7 +658,7 @@ def run(scene_dir, out_dir, latency_budget, area_budget, energy_budget, size_bud
               help="Procedural scene to regenerate: a name (tiny, primitives, lattice) or its bundled folder, "
                    "whose files are then compared with the regenerated ones.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Run folder (its earlier reproduce outputs are replaced).")
+              help="Run folder: new, empty, or an earlier `reproduce` folder (whose outputs are replaced).")
 @click.option("--check", "reference_path", type=click.Path(dir_okay=False), default=None,
               help="Reference fingerprint.json to check against: exit 0 if everything holds, 1 on drift.")
 @click.option("--tolerance", "tolerance_path", type=click.Path(dir_okay=False), default=None,
@@ -549,8 +672,7 @@ def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
     headline number. With --check, prints a drift report (key, reference, now, allowed, verdict),
     writes OUT/drift_report.txt and exits 0 (holds), 1 (drift) or 2 (bad input).
     """
-    import shutil
-
+    from hero_lite.runfolder import claimed, write_text_atomically
     from hero_lite.search.reproduce import (ReproduceConfig, Tolerances, compare_fingerprints, format_report,
                                             load_fingerprint, run_miniature)
 
@@ -561,23 +683,16 @@ def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
     config = ReproduceConfig(scene=name)
     reference = load_fingerprint(reference_path) if reference_path else None
     tolerances = Tolerances.from_file(tolerance_path) if tolerance_path else Tolerances.default()
-    for stale in ("scene", "train", "search", "ptq.h5", "qat.h5", "fingerprint.json", "drift_report.txt"):
-        path = os.path.join(out_dir, stale)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
-    fingerprint = run_miniature(out_dir, config, bundled_scene=bundled,
-                                log=lambda message: click.echo(f"[reproduce] {message}", err=True))
-    click.echo(f"wrote {os.path.join(out_dir, 'fingerprint.json')} in {fingerprint['seconds']:.0f} s "
-               f"(environment {fingerprint['environment_id']})")
-    if reference is None:
-        return
-    rows = compare_fingerprints(reference, fingerprint, tolerances)
-    report = format_report(rows)
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "drift_report.txt"), "w") as f:
-        f.write(report + "\n")
+    with claimed(out_dir, "reproduce", force=True):  # replaces an earlier reproduce run, refuses any other folder
+        fingerprint = run_miniature(out_dir, config, bundled_scene=bundled,
+                                    log=lambda message: click.echo(f"[reproduce] {message}", err=True))
+        click.echo(f"wrote {os.path.join(out_dir, 'fingerprint.json')} in {fingerprint['seconds']:.0f} s "
+                   f"(environment {fingerprint['environment_id']})")
+        if reference is None:
+            return
+        rows = compare_fingerprints(reference, fingerprint, tolerances)
+        report = format_report(rows)
+        write_text_atomically(os.path.join(out_dir, "drift_report.txt"), report + "\n")
     click.echo(report)
     if any(r.verdict == "drift" for r in rows):
         click.echo(f"drift against {reference_path}", err=True)
@@ -602,17 +717,19 @@ def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
 @click.option("--caq-steps", type=click.IntRange(min=1), default=300, show_default=True,
               help="QAT steps of the bit learning (CAQ: 3000; the bit rate is scaled to match).")
 @search_options
-@seed_option
+@search_seed_option
+@force_option
 @_friendly_errors
 def compare(checkpoint, scene_dir, out_dir, methods, caq_mode, caq_target, caq_penalty, caq_steps, latency_budget,
             area_budget, energy_budget, size_budget, accel, episodes, point_set, area_mode, qat_steps, reward,
-            config_path, seed) -> None:
+            config_path, seed, force) -> None:
     """Run HERO and the baselines on one checkpoint; write compare.json, compare.md and pareto.png.
 
     Every method's final policy gets the same final QAT and the same test-view report. HAQ-like and
     random search use HERO's budget ratios and episode count.
     """
     from hero_lite.quant.learned import BitLearningConfig
+    from hero_lite.runfolder import claimed
     from hero_lite.search.compare import parse_methods, run_compare
 
     method_list = parse_methods(methods)
@@ -621,8 +738,9 @@ def compare(checkpoint, scene_dir, out_dir, methods, caq_mode, caq_target, caq_p
     caq = BitLearningConfig(mode=caq_mode, target_psnr=caq_target, penalty=caq_penalty, steps=caq_steps)
     if not os.path.exists(checkpoint):
         raise UserError(f"checkpoint not found: {checkpoint}")
-    rows = run_compare(checkpoint, scene_dir, out_dir, method_list, config, caq,
-                       log=lambda message: click.echo(f"[compare] {message}", err=True))
+    with claimed(out_dir, "compare", force=force):
+        rows = run_compare(checkpoint, scene_dir, out_dir, method_list, config, caq,
+                           log=lambda message: click.echo(f"[compare] {message}", err=True))
     click.echo(open(os.path.join(out_dir, "compare.md")).read().rstrip())
     click.echo(f"wrote {os.path.join(out_dir, 'compare.json')}, compare.md and pareto.png ({len(rows)} methods)")
 

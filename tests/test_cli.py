@@ -68,7 +68,7 @@ def test_eval_and_render(trained_run, tmp_path):
     assert report["psnr"] == pytest.approx(metrics["test_psnr"], abs=1e-9)  # same model, same views
     result = run("render", ckpt, TINY, "--out", tmp_path / "img", "--views", 2)
     assert result.exit_code == 0, result.output
-    assert sorted(os.listdir(tmp_path / "img")) == [
+    assert sorted(n for n in os.listdir(tmp_path / "img") if n != ".hero-lite") == [
         "test_000_error.png", "test_000_gt.png", "test_000_pred.png",
         "test_001_error.png", "test_001_gt.png", "test_001_pred.png",
     ]
@@ -105,3 +105,33 @@ def test_corrupt_checkpoint_and_scene(tmp_path):
     result = CliRunner().invoke(cli, ["train", str(empty_scene), "--out", str(tmp_path / "r"), "--steps", 1])
     assert result.exit_code == 2 and "transforms_train.json" in result.output
     assert not (tmp_path / "r" / "checkpoint.h5").exists()
+
+
+def test_an_internal_failure_is_one_line_and_debug_shows_the_traceback(monkeypatch, tmp_path):
+    import hero_lite.scenes
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("something inside broke")
+
+    monkeypatch.setattr(hero_lite.scenes, "make_scene", broken)
+    monkeypatch.delenv("HERO_LITE_DEBUG", raising=False)
+    args = ["scene", "make", "tiny", "--out", str(tmp_path / "s")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]  # after the progress bar's label
+    assert last.startswith("Error: internal error (ZeroDivisionError: something inside broke)")
+    assert "--debug" in last and "Traceback (most recent" not in result.output and sum(l.startswith("Error") for l in result.output.splitlines()) == 1
+    for debug_args, env in ((["--debug"], {}), ([], {"HERO_LITE_DEBUG": "1"})):
+        result = CliRunner(env=env).invoke(cli, [*debug_args, *args])
+        assert isinstance(result.exception, ZeroDivisionError)  # raised, so click's runner (or Python) shows it
+
+
+def test_the_installed_command_prints_usage_errors_in_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "hero_lite", "train", str(TINY), "--out", str(tmp_path / "r"),
+                          "--steps", "zero"], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        "Error: Invalid value for '--steps': 'zero' is not a valid integer range. (see 'hero-lite train --help')"]
+    out = subprocess.run([sys.executable, "-m", "hero_lite", "--debug", "--version"], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert out.returncode == 0 and __version__ in out.stdout

@@ -6,30 +6,19 @@ A run folder holds `checkpoint.h5` (see `hero_lite.nerf.checkpoint`), `metrics.j
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Callable
 
 import numpy as np
 
-from hero_lite.nerf.checkpoint import save_checkpoint, write_atomically
+from hero_lite.nerf.checkpoint import save_checkpoint
 from hero_lite.nerf.config import ModelConfig, TrainConfig
 from hero_lite.nerf.evaluate import evaluate
 from hero_lite.nerf.model import NGPModel
 from hero_lite.nerf.train import StepStats, train
+from hero_lite.runfolder import folder_digest, write_json_atomically
 from hero_lite.scenes import Scene, load_scene
-
-
-def write_json_atomically(path: str, payload: dict) -> None:
-    """Write `payload` as indented JSON to `path` (temp file, then rename)."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            json.dump(payload, f, indent=2)
-            f.write("\n")
-
-    write_atomically(path, write)
 
 
 def warm_up(model_config: ModelConfig, scene: Scene) -> float:
@@ -70,6 +59,7 @@ def train_run(
     """
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
+    scene_digest = folder_digest(scene_dir)  # of the files this run reads, before it reads them
     train_scene = load_scene(scene_dir, "train")
     val_scene = load_scene(scene_dir, "val")
     test_scene = load_scene(scene_dir, "test")
@@ -101,6 +91,7 @@ def train_run(
     metadata["train_config"] = train_config.to_dict()
     save_checkpoint(os.path.join(run_dir, "checkpoint.h5"), model, metadata)
     write_json_atomically(os.path.join(run_dir, "config.json"),
-                          {"model": model_config.to_dict(), "train": train_config.to_dict(), "seed": seed})
+                          {"model": model_config.to_dict(), "train": train_config.to_dict(), "seed": seed,
+                           "scene": os.path.abspath(scene_dir), "scene_digest": scene_digest})
     write_json_atomically(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics

@@ -20,6 +20,7 @@ level, and taking it as well would cost quality for nothing the budget needs.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -38,8 +39,8 @@ def parse_limit(text: str | float) -> tuple[float, bool]:
         value = float(number)
     except ValueError:
         raise ValueError(f"budget {text!r}: expected a number (absolute) or a number followed by x (relative)") from None
-    if not value > 0:
-        raise ValueError(f"budget {text!r}: must be > 0")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"budget {text!r}: must be a finite number > 0")
     return value, relative
 
 
@@ -85,6 +86,40 @@ class Budget:
 
     def to_dict(self) -> dict:
         return {"spec": dict(self.spec), "limits": dict(self.limits)}
+
+
+UNITS = {"latency_ms": "ms", "area_mm2": "mm^2", "energy_uj": "uJ", "model_bytes": "bytes"}
+
+
+class BudgetUnreachable(ValueError):
+    """Even the cheapest policy (every point at its minimum bits) misses a budget."""
+
+
+def check_reachable(budget: Budget, floor_cost: dict[str, float], reference_cost: dict[str, float],
+                    accel_name: str, slack: dict[str, float] | None = None, frame: str = "the cost frame") -> None:
+    """Raise `BudgetUnreachable` naming each limit that `floor_cost` (every point at its minimum
+    bits, the cheapest policy the budget wall can reach) misses, the floor on `accel_name` and the
+    fraction of the reference's cost from which a budget becomes reachable.
+
+    slack : metric -> factor; a limit on that metric is refused only below factor x floor (for a
+        floor priced on an approximate frame).
+    frame : the frame both costs were priced on, named in the message.
+    """
+    slack = slack or {}
+    option = {metric: name for name, metric in METRIC_OPTIONS.items()}
+    missed = []
+    for metric, limit in budget.limits.items():
+        floor = floor_cost[metric]
+        if limit >= slack.get(metric, 1.0) * floor * (1 - 1e-9):
+            continue
+        unit = UNITS[metric]
+        fraction = math.ceil(1000 * floor / reference_cost[metric]) / 1000  # rounded up: reachable
+        missed.append(f"{option[metric]} budget {budget.spec[metric]} ({limit:.4g} {unit}) is out of reach on "
+                      f"{accel_name}: every point at its minimum bits still costs {floor:.4g} {unit} on {frame}, "
+                      f"{'about ' if metric in slack else ''}{fraction:.3f}x of the reference policy's; give a "
+                      f"budget of at least that")
+    if missed:
+        raise BudgetUnreachable("; ".join(missed))
 
 
 @dataclass

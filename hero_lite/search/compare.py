@@ -15,12 +15,12 @@ import time
 from typing import Callable
 
 from hero_lite import viz
-from hero_lite.nerf.pipeline import write_json_atomically
 from hero_lite.quant.learned import BitLearningConfig
 from hero_lite.quant.points import quant_points
 from hero_lite.search.baselines import (bitops_per_sample, caq_policy, fixed_policy, haq_environment,
                                         random_search)
 from hero_lite.quant.policy import QuantPolicy, model_signature
+from hero_lite.runfolder import write_json_atomically, write_text_atomically
 from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for
 from hero_lite.search.hero import (SearchConfig, final_candidates, final_report, hero_search, make_agent, pick_final,
                                    prepare)
@@ -61,8 +61,8 @@ def run_compare(checkpoint: str, scene_dir: str, out_dir: str, methods: list[str
                 caq: BitLearningConfig = BitLearningConfig(), log: Callable[[str], None] = lambda m: None,
                 episode_progress: Callable | None = None) -> dict:
     """Run `methods` and write compare.json, compare.md and pareto.png into `out_dir`; returns the rows."""
-    os.makedirs(out_dir, exist_ok=True)
     setup = prepare(checkpoint, scene_dir, config)
+    os.makedirs(out_dir, exist_ok=True)
     caq_config = dataclasses.replace(config, point_set="caq")
     caq_points = quant_points(setup.model.config, "caq")
     rows: dict[str, dict] = {}
@@ -131,10 +131,7 @@ def write_compare(out_dir: str, rows: dict, config: SearchConfig, checkpoint: st
         lines.append(f"| {method} | {r['psnr']:.2f} | {r['latency_ms']:.3f} | {r['fps']:.0f} | {r['area_mm2']:.3f} | "
                      f"{r['cost_efficiency']:.3f} | {r['energy_uj']:.0f} | {r['model_bytes']:,} | {r['mean_bits']:.2f} | "
                      f"{r['bitops_per_sample']:.3g} |")
-    tmp = os.path.join(out_dir, f"compare.md.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, os.path.join(out_dir, "compare.md"))
+    write_text_atomically(os.path.join(out_dir, "compare.md"), "\n".join(lines) + "\n")
     points = [{"label": m, "latency_ms": r["latency_ms"], "psnr": r["psnr"]} for m, r in rows.items()]
     title = f"PSNR against latency ({config.accel})"
     quantized = [p["latency_ms"] for p in points if p["label"] != "fp32"]

@@ -17,6 +17,7 @@ Run folder (`hero-lite search ... --out DIR`):
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -28,7 +29,6 @@ import numpy as np
 from hero_lite.accel import load_config
 from hero_lite.nerf.checkpoint import load_checkpoint
 from hero_lite.nerf.evaluate import evaluate
-from hero_lite.nerf.pipeline import write_json_atomically
 from hero_lite.quant.export import save_quantized
 from hero_lite.quant.fakequant import FakeQuantHooks
 from hero_lite.quant.points import quant_points
@@ -36,8 +36,10 @@ from hero_lite.quant.policy import QuantPolicy, model_signature, uniform_policy
 from hero_lite.quant.qat import quantization_aware_training
 from hero_lite.rl.ddpg import DDPGAgent, DDPGConfig
 from hero_lite.rl.loop import EpisodeRecord, LoopState, load_checkpoint as load_agent_checkpoint, run_episodes
+from hero_lite.runfolder import file_digest, folder_digest, write_atomically, write_json_atomically
 from hero_lite.scenes import load_scene
-from hero_lite.search.budget import Budget
+from hero_lite.search.budget import Budget, check_reachable
+from hero_lite.search.cost import policy_cost
 from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for, start_observations
 from hero_lite.search.evaluator import PolicyEvaluator, downscale_views
 from hero_lite.search.workload import trace_views, workload_from_trace
@@ -87,6 +89,10 @@ class SearchConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for key, kind in (("budgets", dict), ("reward", dict), ("ddpg", dict), ("point_set", str), ("accel", str),
+                          ("seed", int), ("reference_bits", int)):
+            if not isinstance(getattr(self, key), kind) or isinstance(getattr(self, key), bool):
+                raise ValueError(f"search {key} = {getattr(self, key)!r}; valid: a {kind.__name__}")
         for key in ("episodes", "val_views", "val_downscale", "qat_samples", "final_candidates"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
@@ -94,6 +100,10 @@ class SearchConfig:
         for key in ("qat_steps", "final_qat_steps"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < 0:
                 raise ValueError(f"search {key} = {getattr(self, key)!r}; valid: integer >= 0")
+        if self.point_set not in ("hero", "caq"):
+            raise ValueError(f"search point_set = {self.point_set!r}; valid: hero, caq")
+        if self.area_mode not in (None, "fixed", "fit"):
+            raise ValueError(f"search area_mode = {self.area_mode!r}; valid: fixed, fit")
         if self.start not in ("reference", "random"):
             raise ValueError(f"search start = {self.start!r}; valid: reference, random")
         Budget.resolve(self.budgets, {m: 1.0 for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")})
@@ -139,10 +149,23 @@ def make_agent(env, config: SearchConfig, reference_bits: dict[str, int]) -> DDP
 
 
 def _read_log(path: str) -> list[dict]:
+    """The episodes of a search log; a last line without its newline (a kill while it was being
+    written) is left out."""
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+        text = f.read()
+    lines = text.split("\n")
+    if lines and lines[-1]:  # unfinished last line
+        lines = lines[:-1]
+    episodes = []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                episodes.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise ValueError(f"{path}, line {number}: not a JSON episode record") from None
+    return episodes
 
 
 def _episode_line(record: EpisodeRecord) -> dict:
@@ -183,12 +206,11 @@ class SearchSetup:
     budget: Budget
     accel: Any
     traces: list = field(default_factory=list)
+    floor_cost: dict = field(default_factory=dict)  # every point at its minimum bits (cost frame)
 
     def frame_cost(self, bits: dict, point_set: str) -> dict:
         """Event-simulated cost of `bits` on the search's cost frame (validation view 0) for a policy
         of either point set: latency_ms, area_mm2, energy_uj, model_bytes, cost_efficiency."""
-        from hero_lite.search.cost import policy_cost
-
         workloads = [workload_from_trace(t, self.model.config, point_set) for t in self.traces]
         cost = policy_cost(workloads, bits, self.accel, area_mode=self.evaluator.area_mode)
         return {"latency_ms": cost.latency_ms, "area_mm2": cost.area_mm2, "energy_uj": cost.energy_uj,
@@ -205,13 +227,17 @@ def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetu
     accel = load_config(config.accel)
     traces = trace_views(model, val_full, (0,))
     workloads = [workload_from_trace(t, model.config, config.point_set) for t in traces]
-    evaluator = PolicyEvaluator(model, train_scene, val_scene, workloads, accel, config.qat_steps,
-                                config.qat_samples, config.seed, area_mode=config.area_mode)
     points = quant_points(model.config, config.point_set)
     reference = uniform_policy(model.config, config.reference_bits, min(config.reference_bits, 8), config.point_set)
-    budget = Budget.resolve(config.budgets, evaluator.cost(reference))
+    reference_cost = policy_cost(workloads, reference, accel, area_mode=config.area_mode).to_dict()
+    budget = Budget.resolve(config.budgets, reference_cost)
+    # the cheapest policy the budget wall can reach: if it misses the budget, no episode can meet it
+    floor_cost = policy_cost(workloads, {p.name: p.min_bits for p in points}, accel, area_mode=config.area_mode).to_dict()
+    check_reachable(budget, floor_cost, reference_cost, accel.name)
+    evaluator = PolicyEvaluator(model, train_scene, val_scene, workloads, accel, config.qat_steps,
+                                config.qat_samples, config.seed, area_mode=config.area_mode)
     return SearchSetup(model, train_scene, val_scene, val_full, test_scene, evaluator, points, reference, budget, accel,
-                       traces)
+                       traces, floor_cost)
 
 
 def final_finetune(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig) -> tuple[Any, FakeQuantHooks]:
@@ -228,8 +254,6 @@ def final_report(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig, 
                  extra: dict | None = None, tuned: tuple | None = None) -> dict:
     """Longer fine-tune of `policy` (or `tuned`, its result from `final_finetune`), test PSNR, event
     simulation of test view 0 (both area modes)."""
-    from hero_lite.search.cost import policy_cost
-
     model, hooks = tuned if tuned is not None else final_finetune(setup, policy, config)
     test = evaluate(model, setup.test_scene, hooks=hooks, with_ssim=False)
     fp32_test = evaluate(setup.model, setup.test_scene, with_ssim=False)
@@ -301,47 +325,82 @@ def pick_final(setup: SearchSetup, candidates: list[dict], config: SearchConfig,
     return best, best_tuned, rows
 
 
+def input_digests(checkpoint: str, scene_dir: str, config: SearchConfig) -> dict[str, str]:
+    """SHA-256 digests of what a search stands on: the scene's files, the checkpoint's bytes and
+    the resolved accelerator config (a preset or a TOML file)."""
+    accel = json.dumps(load_config(config.accel).to_dict(), sort_keys=True).encode()
+    return {"scene": folder_digest(scene_dir), "checkpoint": file_digest(checkpoint),
+            "accel": hashlib.sha256(accel).hexdigest()}
+
+
+def check_resumable(out_dir: str, config: SearchConfig, checkpoint: str, inputs: dict[str, str]) -> None:
+    """Raise ValueError unless the search in `out_dir` can be continued with these settings and
+    inputs: same SearchConfig and checkpoint path, unchanged scene, checkpoint and accelerator
+    (digests recorded at the start), and a log that holds every episode the saved agent learnt from."""
+    config_path = os.path.join(out_dir, "config.json")
+    if not os.path.exists(config_path):
+        raise FileNotFoundError(f"nothing to resume: {config_path} not found")
+    with open(config_path) as f:
+        saved = json.load(f)
+    if saved.get("search") != config.to_dict() or saved.get("checkpoint") != os.path.abspath(checkpoint):
+        raise ValueError(f"--resume: {out_dir} was started with other settings ({config_path})")
+    changed = [name for name, digest in inputs.items() if saved.get("inputs", {}).get(name) != digest]
+    if changed:
+        what = {"scene": "scene's files", "checkpoint": "checkpoint", "accel": "accelerator config"}
+        raise ValueError(f"--resume: the {', the '.join(what[c] for c in changed)} changed since {out_dir} was "
+                         f"started; start a new search with another --out")
+    agent_path = os.path.join(out_dir, "agent.h5")
+    if os.path.exists(agent_path):
+        done = load_agent_checkpoint(agent_path)[1].next_episode
+        log_path = os.path.join(out_dir, "episodes.jsonl")
+        logged = len(_read_log(log_path)) if os.path.exists(log_path) else 0
+        if logged < done:
+            raise ValueError(f"--resume: {log_path} holds {logged} episodes but the saved agent learnt from {done} "
+                             "(deleted or truncated log); start a new search with another --out")
+
+
+def write_lines_atomically(path: str, lines: list[dict]) -> None:
+    """Write one JSON object per line to `path` (temp file, then rename)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(line) + "\n" for line in lines)
+
+    write_atomically(path, write)
+
+
 def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchConfig, resume: bool = False,
                 progress: Callable[[int, EpisodeRecord], None] | None = None,
                 final_progress: Callable[[int, int, dict], None] | None = None) -> dict:
     """Run (or resume) a search and write the run folder; returns the summary dict.
     `progress(episode, record)` follows the episodes, `final_progress` the final choice (`pick_final`)."""
     start = time.perf_counter()
-    os.makedirs(out_dir, exist_ok=True)
     log_path = os.path.join(out_dir, "episodes.jsonl")
     agent_path = os.path.join(out_dir, "agent.h5")
     config_path = os.path.join(out_dir, "config.json")
+    inputs = input_digests(checkpoint, scene_dir, config)
     if resume:
-        if not os.path.exists(agent_path):
-            raise FileNotFoundError(f"nothing to resume: {agent_path} not found")
-        with open(config_path) as f:
-            saved = json.load(f)
-        if saved["search"] != config.to_dict() or saved["checkpoint"] != os.path.abspath(checkpoint):
-            raise ValueError(f"--resume: {out_dir} was started with other settings ({config_path})")
+        check_resumable(out_dir, config, checkpoint, inputs)
     elif os.path.exists(log_path) and _read_log(log_path):
         raise ValueError(f"{out_dir} already holds a search (episodes.jsonl); use --resume or another --out")
 
     setup = prepare(checkpoint, scene_dir, config)
+    os.makedirs(out_dir, exist_ok=True)
     signature = model_signature(setup.model.config)
-    # the cheapest policy the budget wall can reach: if it misses the budget, no episode can meet it
-    floor = setup.evaluator.cost({p.name: p.min_bits for p in setup.points})
-    floor_cost = {m: floor[m] for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")}
-    floor_cost["meets_budget"] = setup.budget.met(floor)
     env = QuantEnv(setup.points, setup.evaluator, setup.budget, setup.reference.bits, RewardConfig(**config.reward),
                    policy_factory_for(config.point_set, signature))
-    if resume:
+    if resume and os.path.exists(agent_path):
         agent, state = load_agent_checkpoint(agent_path)
         lines = _read_log(log_path)[: state.next_episode]
-        with open(log_path, "w") as f:
-            f.writelines(json.dumps(line) + "\n" for line in lines)
-    else:
+        write_lines_atomically(log_path, lines)
+    else:  # a new search, or one killed before its first saved episode: start at episode 0
         write_json_atomically(config_path, {"search": config.to_dict(), "checkpoint": os.path.abspath(checkpoint),
-                                            "scene": os.path.abspath(scene_dir),
+                                            "scene": os.path.abspath(scene_dir), "inputs": inputs,
                                             "budget": setup.budget.to_dict(),
                                             "reference_cost": setup.evaluator.cost(setup.reference)})
         agent = make_agent(env, config, setup.reference.bits)
         state = LoopState()
-        open(log_path, "w").close()
+        write_lines_atomically(log_path, [])
 
     def on_episode_end(record: EpisodeRecord) -> None:
         with open(log_path, "a") as f:
@@ -364,7 +423,7 @@ def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchCon
         "final_candidates": rescored,
         "budget": setup.budget.to_dict(),
         "budget_met": bool(met) and setup.budget.met({**setup.evaluator.cost(policy)}),
-        "budget_floor": floor_cost,
+        "budget_floor": {m: setup.floor_cost[m] for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")},
         "reference": {"bits": config.reference_bits, **{k: v for k, v in setup.evaluator.cost(setup.reference).items()
                                                         if k != "unit_shares"}},
         "search_seconds": time.perf_counter() - start,

@@ -37,7 +37,8 @@ import numpy as np
 
 from hero_lite import __version__
 from hero_lite.nerf.config import TrainConfig
-from hero_lite.nerf.pipeline import train_run, write_json_atomically
+from hero_lite.nerf.pipeline import train_run
+from hero_lite.runfolder import folder_digest, write_json_atomically
 from hero_lite.quant.policy import uniform_policy
 from hero_lite.quant.run import quantize_run
 from hero_lite.scenes.synth import SCENE_NAMES, make_scene
@@ -56,7 +57,7 @@ class ReproduceConfig:
     hash_bits, mlp_bits : the fixed policy of the PTQ / QAT / simulation stages.
     qat_steps : QAT length of the fixed policy.
     search_episodes, search_qat_steps, search_latency_budget : the short search (budget relative to
-        uniform 8-bit; 0.6x is out of reach on tiny, whose floor is about 0.9x).
+        uniform 8-bit; on `edge` the floor of tiny is about 0.7x).
     """
 
     scene: str = "tiny"
@@ -121,19 +122,6 @@ def environment_id(env: dict) -> str:
     return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def files_digest(folder: str) -> str:
-    """SHA-256 over every file under `folder` (relative path and bytes, sorted by path)."""
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            digest.update(os.path.relpath(path, folder).replace(os.sep, "/").encode() + b"\0")
-            with open(path, "rb") as f:
-                digest.update(f.read())
-    return digest.hexdigest()
-
-
 def h5_datasets_digest(path: str) -> str:
     """SHA-256 over every dataset of an HDF5 file (name, dtype, shape, bytes; sorted by name).
 
@@ -173,9 +161,9 @@ def run_miniature(out_dir: str, config: ReproduceConfig = ReproduceConfig(), bun
     log(f"scene: regenerating {config.scene} (seed {config.scene_seed})")
     scene_dir = os.path.join(out_dir, "scene")
     make_scene(config.scene, scene_dir, seed=config.scene_seed)
-    digests["scene.files"] = files_digest(scene_dir)
+    digests["scene.files"] = folder_digest(scene_dir)
     if bundled_scene is not None:
-        discrete["scene.matches_bundled"] = files_digest(bundled_scene) == digests["scene.files"]
+        discrete["scene.matches_bundled"] = folder_digest(bundled_scene) == digests["scene.files"]
 
     log(f"train: {config.train_steps} steps of {config.train_samples} samples")
     train_dir = os.path.join(out_dir, "train")

@@ -264,24 +264,75 @@ def test_observation_width():
 
 
 @pytest.mark.slow
-def test_run_command_writes_the_summary_and_pictures(tiny_checkpoint, tiny_dir, tmp_path):
-    import shutil
-
+def test_run_command_writes_the_summary_and_pictures(tiny_dir, tmp_path):
     from PIL import Image
 
     out = tmp_path / "run"
-    out.mkdir()
-    shutil.copy(tiny_checkpoint, out / "checkpoint.h5")  # `run` reuses a trained checkpoint
     config = tmp_path / "small.toml"
     config.write_text("episodes = 3\nqat_steps = 2\nqat_samples = 4096\nfinal_qat_steps = 3\nval_views = 1\n"
                       "[ddpg]\nwarmup_episodes = 1\nbatch_size = 16\n")
     result = CliRunner().invoke(cli, ["run", str(tiny_dir), "--out", str(out), "--config", str(config),
-                                      "--latency-budget", "0.95x"])
+                                      "--latency-budget", "0.95x", "--train-steps", "20"])
     assert result.exit_code == 0, result.output
-    assert "reusing" in result.output and "best policy (episode" in result.output
+    assert "fp32: 20 steps" in result.output and "best policy (episode" in result.output
     summary = json.loads((out / "search" / "summary.json").read_text())
     assert summary["episodes"] == 3 and len(summary["final_candidates"]) >= 2
     assert QuantPolicy.load(str(out / "search" / "best_policy.json"), ModelConfig()).bits == summary["policy"]["points"]
     view = Image.open(out / "test_view.png")
     assert view.width >= 4 * view.height // 2  # four panels side by side
     assert Image.open(out / "bits.png").size[0] > 100
+
+
+@pytest.mark.parametrize("budget", ["0x", "-0.5x", "-1", "abc", "inf", "nanx", ""])
+def test_budget_options_reject_bad_values_in_one_line(budget, tmp_path):
+    result = CliRunner().invoke(cli, ["search", "missing.h5", str(tmp_path), "--out", str(tmp_path / "s"),
+                                      "--latency-budget", budget])
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "--latency-budget" in lines[0] and repr(budget) in lines[0]
+    assert not (tmp_path / "s").exists()
+
+
+def test_an_unreachable_budget_is_refused_before_any_work(tiny_checkpoint, tiny_dir, tmp_path):
+    from hero_lite.search.hero import prepare
+
+    with pytest.raises(ValueError, match="out of reach"):
+        prepare(str(tiny_checkpoint), str(tiny_dir), SearchConfig(budgets={"latency_ms": "0.3x"}))
+    for command in (["search", str(tiny_checkpoint), str(tiny_dir)], ["compare", str(tiny_checkpoint), str(tiny_dir)]):
+        out = tmp_path / command[0]
+        result = CliRunner().invoke(cli, [*command, "--out", str(out), "--latency-budget", "0.3x"])
+        assert result.exit_code == 2, result.output
+        error = result.output.strip().splitlines()[-1]
+        # names the budget, the floor on this accelerator and the fraction that is reachable
+        assert "latency budget 0.3x" in error and "out of reach on edge" in error
+        floor = float(error.split("still costs ")[1].split(" ms")[0])
+        fraction = float(error.split("ms on the cost frame, ")[1].split("x of")[0])
+        reference = float(error.split("(")[1].split(" ms")[0]) / 0.3
+        assert floor > 0.3 * reference and fraction == pytest.approx(floor / reference, abs=1e-3)
+        assert not out.exists()  # nothing written
+    # a budget above the floor is accepted
+    prepare(str(tiny_checkpoint), str(tiny_dir), SearchConfig(budgets={"latency_ms": f"{fraction + 0.01}x"}))
+
+
+def test_run_refuses_an_unreachable_budget_before_training(tiny_dir, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["run", str(tiny_dir), "--out", str(out), "--latency-budget", "0.3x"])
+    assert result.exit_code == 2 and "out of reach on edge" in result.output and "generic 64x64 frame" in result.output
+    assert not out.exists()
+    result = CliRunner().invoke(cli, ["run", str(tiny_dir), "--out", str(out), "--size-budget", "1000"])
+    assert result.exit_code == 2 and "size budget 1000" in result.output and not out.exists()
+
+
+def test_check_reachable_with_slack():
+    from hero_lite.search.budget import BudgetUnreachable, check_reachable
+
+    reference = {"latency_ms": 2.0, "model_bytes": 1000.0}
+    floor = {"latency_ms": 1.4, "model_bytes": 250.0}  # 0.7x and 0.25x of the reference
+    budget = Budget.resolve({"latency_ms": "0.65x"}, reference)
+    with pytest.raises(BudgetUnreachable, match=r"latency budget 0.65x \(1.3 ms\).*costs 1.4 ms.*0.700x"):
+        check_reachable(budget, floor, reference, "edge")
+    check_reachable(budget, floor, reference, "edge", slack={"latency_ms": 0.9})  # 1.3 >= 0.9 x 1.4: maybe reachable
+    with pytest.raises(BudgetUnreachable, match="about 0.700x"):
+        check_reachable(Budget.resolve({"latency_ms": "0.6x"}, reference), floor, reference, "edge",
+                        slack={"latency_ms": 0.9})
+    check_reachable(Budget.resolve({"latency_ms": "0.7x", "model_bytes": "250"}, reference), floor, reference, "edge")

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from hero_lite.cli import _search_config, cli
+from hero_lite.cli import cli
+from hero_lite.cli.search_commands import search_config
 from hero_lite.runfolder import MARKER, claimed, file_digest, folder_command, folder_digest
 from hero_lite.search.hero import SearchConfig, hero_search
 
@@ -190,7 +191,7 @@ def test_resume_refuses_changed_inputs_and_a_damaged_log(finished_search, change
 
 def test_the_library_search_checks_the_same_digests(finished_search):
     setup = finished_search
-    config = _search_config(None, None, str(setup["accel"]), None, {}, None, None, None, str(setup["config"]))
+    config = search_config(None, None, str(setup["accel"]), None, {}, None, None, None, str(setup["config"]))
     with open(setup["checkpoint"], "ab") as f:
         f.write(b"\0")
     try:
@@ -204,9 +205,9 @@ def test_the_library_search_checks_the_same_digests(finished_search):
 def test_seed_in_the_config_file_is_used_unless_given(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text("seed = 5\nepisodes = 2\n")
-    assert _search_config(None, None, None, None, {}, None, None, None, str(config)).seed == 5
-    assert _search_config(None, None, None, None, {}, None, None, 7, str(config)).seed == 7
-    assert _search_config(None, None, None, None, {}, None, None, None, None).seed == SearchConfig().seed
+    assert search_config(None, None, None, None, {}, None, None, None, str(config)).seed == 5
+    assert search_config(None, None, None, None, {}, None, None, 7, str(config)).seed == 7
+    assert search_config(None, None, None, None, {}, None, None, None, None).seed == SearchConfig().seed
 
 
 @pytest.mark.parametrize("text, needle", [

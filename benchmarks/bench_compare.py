@@ -1,4 +1,4 @@
-"""The headline experiment of issue 6: HERO against CAQ-like at matched quality.
+"""The headline experiment: HERO against CAQ-like at matched quality.
 
     python benchmarks/bench_compare.py [--scenes primitives,lattice] [--seeds 0,1,2]
         [--fractions 0.85,0.76] [--episodes 100] [--out runs/headline]
@@ -27,7 +27,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import commit, machine, repo_path, search_in  # noqa: E402
+from common import provenance, repo_path, search_in  # noqa: E402
 
 MATCH_DB = 0.1
 
@@ -74,7 +74,7 @@ def main() -> None:
     from hero_lite.search.hero import SearchConfig, final_report, prepare
 
     fractions = [float(f) for f in args.fractions.split(",")]
-    result = {"benchmark": "headline", "commit": commit(), "machine": machine(), "episodes": args.episodes,
+    result = {"benchmark": "headline", **provenance(), "episodes": args.episodes,
               "ddpg": json.loads(args.ddpg),
               "fractions": fractions, "scenes": {}}
     os.makedirs(args.out, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The two critics head to head on the real search (issue 5): same scene, seed and budget, one run each.
+"""The two critics head to head on the real search: same scene, seed and budget, one run each.
 
     python benchmarks/bench_critics.py [--scenes primitives,lattice] [--seeds 0,1,2]
         [--critics step,episode] [--out runs/critic100]
@@ -22,7 +22,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import commit, machine, repo_path, search_in  # noqa: E402
+from common import provenance, repo_path, search_in  # noqa: E402
 
 
 def _best_validation(log_path: str) -> dict:
@@ -47,7 +47,7 @@ def main() -> None:
     from hero_lite.search.hero import SearchConfig
 
     critics = args.critics.split(",")
-    result = {"benchmark": "critics", "commit": commit(), "machine": machine(), "critics": critics, "runs": []}
+    result = {"benchmark": "critics", **provenance(), "critics": critics, "runs": []}
     for seed in [int(s) for s in args.seeds.split(",")]:
         for scene in args.scenes.split(","):
             for critic in critics:

@@ -24,7 +24,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import commit, machine, repo_path  # noqa: E402
+from common import provenance, relative, repo_path  # noqa: E402
 
 
 def main() -> None:
@@ -93,8 +93,8 @@ def main() -> None:
     fp32_rate = step_rates(lambda model: None)
     qat_rate = step_rates(qat_hooks)
 
-    report = {"benchmark": "bench_quant", "commit": commit(), "machine": machine(), "checkpoint": ckpt,
-              "scene": args.scene, "fp32_psnr": fp32_psnr, "ptq_seconds": statistics.median(times),
+    report = {"benchmark": "bench_quant", **provenance(), "checkpoint": relative(ckpt),
+              "scene": relative(args.scene), "fp32_psnr": fp32_psnr, "ptq_seconds": statistics.median(times),
               "uint8_ptq_psnr": psnr8, "uint8_ptq_drop_db": fp32_psnr - psnr8,
               "fp32_step_samples_per_s": fp32_rate, "qat_step_samples_per_s": qat_rate,
               "qat_vs_fp32_throughput": qat_rate / fp32_rate}

@@ -28,7 +28,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import commit, machine, repo_path  # noqa: E402
+from common import provenance, repo_path  # noqa: E402
 
 
 def simpy_pipeline(service, lines, preload_lines, fifo_depth, bwm, line_bytes, latency, queue_depth):
@@ -210,7 +210,7 @@ def main() -> None:
         out.update({"frame_800_s": t800, "frame_800_sampled_s": t800s, "n_samples_800": w800.n_samples,
                     "n_events_800": r800.n_events, "latency_800_ms": r800.latency_ms,
                     "sampled_latency_error_800": abs(r800s.latency_ms / r800.latency_ms - 1)})
-    out.update({"machine": machine(), "commit": commit()})
+    out.update(provenance())
     print(json.dumps(out))
 
 

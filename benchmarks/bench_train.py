@@ -26,7 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import commit, machine, peak_rss_mb, repo_path, run_child  # noqa: E402
+from common import peak_rss_mb, provenance, relative, repo_path, run_child  # noqa: E402
 
 
 def child_throughput(scene_dir: str) -> dict:
@@ -115,7 +115,7 @@ def main() -> None:
         return
 
     me = os.path.abspath(__file__)
-    report = {"benchmark": "bench_train", "commit": commit(), "machine": machine(), "scene": args.scene,
+    report = {"benchmark": "bench_train", **provenance(), "scene": relative(args.scene),
               "config": "default ModelConfig / TrainConfig (L16 F2 T2^15, 2^16 samples per step)"}
     throughput = run_child([me, "--scene", args.scene, "--child", "throughput"])
     report.update({k: throughput[k] for k in ("samples_per_s", "samples_per_s_mean", "eval_rays_per_s",

@@ -48,6 +48,21 @@ def commit() -> str:
         return "unknown"
 
 
+def relative(path: str) -> str:
+    """`path` relative to the repository when it lies inside it (results never carry a path of the
+    machine that made them), else its base name."""
+    root = repo_path()
+    full = os.path.abspath(path)
+    return os.path.relpath(full, root) if full.startswith(root + os.sep) else os.path.basename(full)
+
+
+def provenance() -> dict:
+    """commit, machine and command of this benchmark run, for its JSON result."""
+    script = relative(sys.argv[0])
+    return {"commit": commit(), "machine": machine(),
+            "command": " ".join(["python", script, *(relative(a) if os.path.isabs(a) else a for a in sys.argv[1:])])}
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process, MiB (Linux ru_maxrss is in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -89,7 +89,7 @@ class ModelConfig:
     """The NGP-lite model: hash grid, SH-4 directions, density 32->64->16, colour 32->64->64->3.
 
     Widths follow the NGP paper (section 5.4) and tcnn's FullyFusedMLP (no biases).
-    `density_logit_max` clamps the log-density before exp (avoids overflow; inferred, see ngp.md).
+    `density_logit_max` clamps the log-density before exp (avoids overflow in float32).
     `occupancy_res` is the occupancy grid resolution per axis; `step_size` is the marching step in
     world units (2 * 1.5 * sqrt(3) / 256 for the [-1.5, 1.5]^3 box: 256 steps across the diagonal).
     Inference (evaluation, pictures, the traced workload the simulator prices) marches at the finer
@@ -97,7 +97,7 @@ class ModelConfig:
     learnt field is meant to be integrated, not point-sampled at fixed offsets; half the step at
     inference gave +0.23 dB on a 2000-step scenes/primitives model (+0.30 dB at 300 s of training,
     3 seeds) and +0.07 dB on scenes/lattice (finer steps: within 0.01 dB) for 1.9x the samples per
-    ray (measured, see the issue 2 note).
+    ray (measured).
 
     Bounds: hidden_width <= 1024, occupancy_res <= 256, render_substeps <= 64,
     |density_logit_max| <= 80, 0 < step_size <= 1000 (world units); the aabb of a model may span at most
@@ -168,7 +168,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training schedule and optimiser (NGP paper section 4; reference/ngp.md sections 4-5).
+    """Training schedule and optimiser (NGP paper section 4; instant-ngp `base.json` and `testbed_nerf.cu`).
 
     Schedules are defined by progress: a fraction of `steps` for step-budgeted runs, a fraction of
     the wall-clock budget for time-budgeted ones. `lr_decay_at` lists the progress fractions at which

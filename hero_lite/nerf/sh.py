@@ -1,7 +1,7 @@
 """Degree-4 real spherical harmonics of view directions (16 outputs), tiny-cuda-nn's basis.
 
 tcnn takes directions in [0, 1]^3 and maps them back with 2v - 1, so the basis is evaluated on the
-unit direction itself. Constants: the standard real SH (reference/ngp.md section 2, tcnn
+unit direction itself. Constants: the standard real SH (tcnn
 `encodings/spherical_harmonics.h`).
 """
 

@@ -1,6 +1,6 @@
 """Training of the NGP model on a Blender-format scene, forward and backward by hand.
 
-One step (instant-ngp / nerfacc recipe, reference/ngp.md sections 4-5):
+One step (instant-ngp / nerfacc recipe: NGP paper section 4, instant-ngp `testbed_nerf.cu`):
 1. occupancy update on the instant-ngp schedule (all cells for the first 256 steps);
 2. random pixels of random training views (pixel centres), jittered constant-step marching
    with empty-space skipping, packed samples;

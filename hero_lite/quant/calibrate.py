@@ -1,7 +1,7 @@
 """Calibration of activation ranges over training batches (post-training quantization).
 
 `minmax` keeps the running minimum and maximum of each activation over the batches (CAQ code,
-about 100 batches there; reference/quant.md section 2). `percentile` keeps a random subsample of
+about 100 batches there). `percentile` keeps a random subsample of
 each activation's values and takes the [100 - p, p] percentiles, which clips rare outliers.
 ReLU, exp and sigmoid outputs are unsigned: their lower bound is 0.
 """

@@ -7,7 +7,7 @@ symmetric), recomputed at every call while `dynamic` (quantization-aware trainin
 Because tensor ranges are the tensor's own min/max (max|w| for weights), no stored value is
 ever clipped, so the clipped STE mask of tables and weights is all ones and their backward hooks
 leave gradients unchanged. Activations are clipped to their calibrated ranges, and their backward
-hooks zero the gradient outside (reference/quant.md section 3).
+hooks zero the gradient outside (Bengio et al. 2013; clipped as in CAQ code `quantization/utils.py`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Learned (differentiable) bit-widths, as CAQ trains them (CAQ paper, ECCV 2024; CAQ code
-`quantization/utils.py`, `nerf/utils.py`; reference/quant.md section 7.2).
+`quantization/utils.py`, `nerf/utils.py`).
 
 Each point holds a continuous "soft" bit-width; the forward pass quantizes with
 B = round(clamp(soft, 2, 16)) (above 16.5 the point is unquantized, 32 bits). With the step
@@ -146,7 +146,7 @@ class LearnedBitHooks(FakeQuantHooks):
 
 @dataclass(frozen=True)
 class BitLearningConfig:
-    """CAQ-like bit learning (reference/quant.md section 7.3), with the QAT length scaled to a CPU budget.
+    """CAQ-like bit learning (CAQ code `config/GetConfig.py`, `nerf/utils.py`), with the QAT length scaled to a CPU budget.
 
     mode : 'mdl' (minimal degradation: L_metric = loss_fp; hero-lite's default, since CAQ's 30 dB
         MGL target lies ~4 dB below the training PSNR of the bundled scenes' models and cost them

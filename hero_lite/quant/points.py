@@ -6,8 +6,8 @@ Two point sets:
   act.encoding, w.density0, act.density_hidden, w.density1, act.density_out, act.sh, w.color0,
   act.color_hidden0, w.color1, act.color_hidden1, w.color2, act.color_out. Hash levels take 2-16
   bits, MLP weights and activations 2-8; 32 means unquantized.
-- `caq` mirrors CAQ's 15 quantizers in CAQ's order (CAQ code `calBitOps_CAQ`, reference/quant.md
-  section 7.1): one bit-width for the whole hash table (`hash.all`), plus the density after exp
+- `caq` mirrors CAQ's 15 quantizers in CAQ's order (CAQ code `manual_bit`,
+  `calBitOps_CAQ`): one bit-width for the whole hash table (`hash.all`), plus the density after exp
   (`act.sigma`) and the colour after the sigmoid (`act.rgb`); bits 2-16 or 32.
 
 `model_bytes` (the exact size of the packed export) is defined here, once.

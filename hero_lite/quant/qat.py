@@ -2,7 +2,7 @@
 
 Tables and weights keep training in fp32 ("master" copies) while the forward pass sees their
 fake-quantized values; gradients flow back through the clipped straight-through estimator
-(reference/quant.md section 3). Tensor ranges follow the tensors (dynamic hooks); activation
+(Bengio et al. 2013). Tensor ranges follow the tensors (dynamic hooks); activation
 ranges stay at their calibrated values. The occupancy grid is not updated.
 """
 
@@ -18,7 +18,7 @@ from hero_lite.nerf.train import StepStats, TrainSummary, train
 from hero_lite.quant.fakequant import FakeQuantHooks
 from hero_lite.scenes import Scene
 
-QAT_LR = 1e-3  # a tenth of the fp32 rate, like CAQ's QAT (reference/quant.md section 7.3)
+QAT_LR = 1e-3  # a tenth of the fp32 rate, like CAQ's QAT (CAQ code `nerf/utils.py`)
 
 
 def qat_config(lr: float = QAT_LR, samples_per_step: int = 1 << 16) -> TrainConfig:

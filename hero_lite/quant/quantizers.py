@@ -1,6 +1,6 @@
 """Uniform quantizers: parameters, fake quantization and the clipped straight-through gradient.
 
-Schemes (Jacob et al. CVPR 2018; Krishnamoorthi arXiv 1806.08342; reference/quant.md section 1):
+Schemes (Jacob et al. CVPR 2018; Krishnamoorthi arXiv 1806.08342):
 - `symmetric` (weights): z = 0, s = max|x| / (2^(b-1) - 1), q in [-(2^(b-1) - 1), 2^(b-1) - 1]
   (the "restricted" range, as HAQ's weight quantizer);
 - `asymmetric` (hash entries, signed activations): s = (x_max - x_min) / (2^b - 1),

@@ -1,4 +1,4 @@
-"""The baselines HERO is compared with, on the same model, evaluation and simulator (issue 6).
+"""The baselines HERO is compared with, on the same model, evaluation and simulator.
 
 - `fp32`: every point unquantized (32 bits).
 - `uniformK` / `uniformK-ptq`: K bits everywhere (hash levels and MLP), with / without the final QAT.
@@ -35,7 +35,7 @@ LAYER_INPUTS = {  # weight point -> (input activation point, input features) in 
 
 
 def bitops_per_sample(bits: dict[str, int], points: list[QuantPoint]) -> float:
-    """Multiplication bit-operations per sample (CAQ code `calBitOps_CAQ`, reference/quant.md 7.4).
+    """Multiplication bit-operations per sample (CAQ code `quantization/quan_analysis.py`, `calBitOps_CAQ`).
 
     Hash interpolation per level: F (12 c^2 + 8 c h) with c = 32 coordinate bits, h the level's bits;
     each MLP layer: fan_in x fan_out x b_weight x b_input, the input split by its activation points.

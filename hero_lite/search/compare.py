@@ -1,4 +1,4 @@
-"""`hero-lite compare`: every method on one fp32 checkpoint, scene and accelerator (issue 6).
+"""`hero-lite compare`: every method on one fp32 checkpoint, scene and accelerator.
 
 All methods share one `SearchSetup` (calibrated ranges, validation views, traced frame, cached
 evaluations); each method's final policy gets the same final QAT (`SearchConfig.final_qat_steps`)

@@ -31,7 +31,7 @@ the wall let through, and the loop stores those in the replay buffer instead of 
 actor took (HAQ stores the latter). The wall often lowers a point the agent left high (an
 activation to 4 bits, say), and the reward belongs to the bits that were evaluated.
 
-Rewards (documented choice, issue 5 item 4):
+Rewards:
 - `psnr` (default): R = lambda (PSNR_q - PSNR_fp32), lambda = 0.1 (HAQ's 0.1 on accuracy points),
   under the hard budget;
 - `multi`: R = lambda (PSNR_q - PSNR_fp32) - w_lat log(lat / lat_ref) - w_area log(area / area_ref)

@@ -1,6 +1,6 @@
 """Episode evaluation: the quality and the hardware cost of a policy, cached by policy.
 
-Quality (issue 5, item 5): copy the fp32 model, apply the policy with activation ranges
+Quality: copy the fp32 model, apply the policy with activation ranges
 calibrated once on the fp32 model (min/max ranges do not depend on the bits), a short
 quantization-aware fine-tune, then PSNR on a few validation views, optionally at reduced
 resolution. Test views are never used here; only the final report sees them.

@@ -66,7 +66,7 @@ def test_default_layout_matches_ngp_md():
     assert layout.hashed.tolist() == [False] * 4 + [True] * 12
     # levels 4..15 hold T = 2^15 = 32768 entries each
     assert layout.sizes[4:].tolist() == [32768] * 12
-    # 4096 + 9264 + 17576 + 32768 + 12 * 32768 = 456,920 entries (ngp.md section 1)
+    # 4096 + 9264 + 17576 + 32768 + 12 * 32768 = 456,920 entries
     assert layout.n_entries == 456_920
     assert layout.offsets[0] == 0 and layout.offsets[-1] == 456_920
     np.testing.assert_array_equal(np.diff(layout.offsets), layout.sizes)

@@ -1,4 +1,4 @@
-"""Degree-4 SH direction encoding against the formula table of ngp.md section 2."""
+"""Degree-4 SH direction encoding against the standard real SH formula table (tcnn `encodings/spherical_harmonics.h`)."""
 
 import math
 
@@ -11,7 +11,7 @@ from hero_lite.nerf.sh import SH_WIDTH, sh_encode
 
 
 def sh_table(x, y, z):
-    """ngp.md section 2, row by row (8-digit constants as printed there)."""
+    """The formula table, row by row (8-digit constants)."""
     return np.array([
         0.28209479,
         -0.48860251 * y,

@@ -191,7 +191,7 @@ def test_a_different_seed_drifts_from_training_on_but_not_the_scene(small_run, t
 
 
 def test_reference_fingerprint_holds_and_two_runs_agree(tmp_path, monkeypatch):
-    """The CI check of issue 7: the default miniature against tests/data, twice in a row."""
+    """The CI check: the default miniature against tests/data, twice in a row."""
     runner = CliRunner()
     first = runner.invoke(cli, ["reproduce", "--out", str(tmp_path / "a"), "--check", str(REFERENCE)])
     assert first.exit_code == 0, first.output

@@ -9,15 +9,16 @@ arrays, bit-widths by point name and an `AccelConfig`, and returns a `SimReport`
     report.latency_ms, report.area_mm2, report.energy_uj, report.unit_shares()
 
 For many policies of one frame (e.g. a budget search), `CostEstimator(workload, config)` profiles
-the frame once (~1.5 s) and then estimates latency, energy, area and model size in ~0.1-0.3 ms
-per policy (`estimate.py`).
+the frame once (~1.5 s, `frame_profile.py`) and then estimates latency, energy, area and model size
+in ~0.1-0.3 ms per policy (`estimate.py`; kernels in `_estimate_kernels.py`).
 
 Organisation (NeuRex / ICARUS style): ray sampler -> hash-encoding engine (index generation,
 banked grid SRAM for the levels on chip, set-associative LRU cache in front of DRAM for the
 others, interpolation) -> MLP engine (R x C systolic array, bit-flexible PEs) -> volume-rendering
 unit; a DRAM channel. A functional pass over the real index stream gives each unit's work per
 tile of samples (`units.py`); a discrete-event timing pass in Numba gives the cycles
-(`engine.py`); `costs.py` turns the counts into area and energy.
+(`engine.py`); `costs.py` turns the counts into area and energy. Every configuration key, what
+is and is not modelled: docs/accelerator.md.
 """
 
 from hero_lite.accel.config import AccelConfig, load_config

@@ -1,11 +1,13 @@
 """Area and energy models: counts from the simulation times per-unit costs from cited tables.
 
-Sources (reference/accel.md section 5): BitFusion synthesis (PE area, energy per cycle, leakage;
-45 nm, 500 MHz), CACTI 7 via the BitFusion code's `cacti_sweep.csv` (SRAM area, read/write
-energy per 32-bit access and leakage, 45 nm, one bank), Horowitz ISSCC 2014 (45 nm op energies),
-DRAM pJ/bit. On-chip numbers are scaled from 45 nm to the design's node by `tech.area_scale` and
-`tech.energy_scale` (Stillmaker & Baas tables, interpolated to 28 nm: inferred); DRAM energy is
-off chip and not scaled.
+Sources: BitFusion synthesis (Sharma et al., ISCA 2018; hsharma35/bitfusion
+`results/systolic_array_synth.csv`: PE area, energy per cycle, leakage; 45 nm, 500 MHz), CACTI 7
+via the BitFusion code's `bitfusion/sram/cacti_sweep.csv` (SRAM area, read/write energy per 32-bit
+access and leakage, 45 nm, itrs-hp, one bank), Horowitz, "Computing's energy problem", ISSCC 2014
+(45 nm op energies), DRAM pJ/bit from the BitFusion code. On-chip numbers are scaled from 45 nm to
+the design's node by `tech.area_scale` and `tech.energy_scale` (Stillmaker & Baas 2017 tables as
+in Accelergy's hwcomponents `techscaling.py`, interpolated to 28 nm: inferred); DRAM energy is off
+chip and not scaled.
 
 SRAM macros: a memory of S KiB in B banks is B CACTI arrays of S/B KiB each. The CACTI rows are
 interpolated log-log; beyond the largest row, area grows linearly with size (mm^2 per KiB of the

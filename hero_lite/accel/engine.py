@@ -34,6 +34,7 @@ import numpy as np
 from hero_lite.accel import _kernels as K
 
 MAX_DRAM_INTERVALS = 1 << 20  # timeline only: later channel intervals extend the last one
+STAGES = ("sampler", "index_gen", "hash_memory", "interp", "mlp", "vru")  # rows of `service`
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class PipelineResult:
     Attributes
     ----------
     total_cycles : int, completion of the last tile at the VRU.
-    busy_cycles, stall_cycles : (6,) int64 per stage (order of units.STAGES).
+    busy_cycles, stall_cycles : (6,) int64 per stage (order of STAGES).
     dram_busy_cycles : int, channel transfer time (rounded up to whole cycles).
     dram_wait_cycles : int, hash-memory cycles waiting for DRAM beyond its SRAM cycles.
     n_events : int, events processed (tile completions and DRAM returns).
@@ -69,8 +70,7 @@ class PipelineResult:
 
 def run_pipeline(service: np.ndarray, lines: np.ndarray, preload_lines: int, fifo_depth: int,
                  bw_milli_bytes_per_cycle: int, line_bytes: int, latency_cycles: int, queue_depth: int,
-                 timeline: bool = False, stage_names: tuple[str, ...] = ("sampler", "index_gen", "hash_memory",
-                                                                         "interp", "mlp", "vru")) -> PipelineResult:
+                 timeline: bool = False) -> PipelineResult:
     """Time the pipeline.
 
     Parameters
@@ -106,7 +106,7 @@ def run_pipeline(service: np.ndarray, lines: np.ndarray, preload_lines: int, fif
     assert ok, "pipeline did not drain (internal error)"
     iv = None
     if timeline:
-        iv = {name: intervals[s, :n_intervals[s]].copy() for s, name in enumerate(stage_names)}
+        iv = {name: intervals[s, :n_intervals[s]].copy() for s, name in enumerate(STAGES)}
         iv["dram"] = dram_iv[:n_dram_iv].copy()
     chan_busy = -(-int(stats[K.S_CHAN_BUSY_MILLI]) // int(bw_milli_bytes_per_cycle))
     return PipelineResult(

@@ -34,8 +34,9 @@ class SimReport:
     area_mm2, area_breakdown_mm2 : design area and its components; area_mode 'fixed' | 'fit';
         grid_sram_kib : grid SRAM size of the design (the fitted size in 'fit' mode).
     cost_efficiency_per_ms_mm2 : 1 / (latency_ms * area_mm2), i.e. FPS per mm^2 / 1000;
-        cost_efficiency is the same number. HERO does not publish its formula; its cost-efficiency
-        gains track its latency gains, which this one reproduces (reference/accel.md section 7).
+        cost_efficiency is the same number. HERO (arXiv 2510.09010) does not publish its formula;
+        its cost-efficiency gains (1.29-1.33x) track its latency gains (1.31-1.33x), which this
+        one reproduces at fixed area (inferred).
     model_bytes : exact packed model size of the policy.
     levels_on_chip : hash levels held in the grid SRAM.
     n_samples, n_rays, n_tiles : frame work (tiles of the frame, also when sampled).

@@ -33,6 +33,7 @@ import numpy as np
 
 from hero_lite.accel import _kernels as K
 from hero_lite.accel.config import AccelConfig, MLPEngineConfig
+from hero_lite.accel.engine import STAGES
 from hero_lite.accel.workload import FLOAT_BITS, GridGeometry, Workload
 
 
@@ -79,7 +80,7 @@ def effective_rows(b_a: int, b_w: int, mlp: MLPEngineConfig) -> int:
 def mlp_layer_cycles(n_samples, fan_in: int, fan_out: int, b_a: int, b_w: int, mlp: MLPEngineConfig):
     """Cycles of one layer for a tile of n_samples on the weight-stationary R x C array(s).
 
-    SCALE-Sim first-order model (ISPASS 2020; reference/accel.md section 3), weight-stationary:
+    SCALE-Sim first-order model (Samajdar et al., ISPASS 2020), weight-stationary:
     folds = ceil(K / R') * ceil(N / C), each fold = fill + stream + drain = m + 2R + C - 2 cycles
     for m = ceil(n / arrays) samples per array (R is the physical row count; SCALE-Sim v3 counts
     one cycle less per layer). Times `operand_passes`. Zero samples cost nothing.
@@ -209,12 +210,6 @@ def ray_issue_order(width: int, height: int, ray_block: int) -> np.ndarray:
     return np.argsort(key, kind="stable").astype(np.int64)
 
 
-def block_of_issued_ray(width: int, height: int, ray_block: int, ray_order: np.ndarray) -> np.ndarray:
-    """Block number (raster order of blocks) of each ray in issue order, (n_rays,) int64."""
-    rows, cols = np.divmod(ray_order, width)
-    return (rows // ray_block) * _ceil_div(width, ray_block) + cols // ray_block
-
-
 @dataclass(frozen=True)
 class Tiles:
     """Samples in issue order, cut into tiles.
@@ -243,25 +238,20 @@ class Tiles:
         return int(self.samples.sum())
 
 
-def build_tiles(workload: Workload, rays: np.ndarray, tile_samples: int, with_order: bool = True) -> Tiles:
+def build_tiles(workload: Workload, rays: np.ndarray, tile_samples: int) -> Tiles:
     """Tiles of the samples of `rays` (ray ids in issue order); at least one tile.
 
     Parameters
     ----------
     rays : (n,) int64, the rays to issue, in order.
-    with_order : also list the sample ids in issue order (needed by the hash-memory pass);
-        False leaves `sample_order` empty (counts only).
     """
     spr = workload.samples_per_ray
     counts = spr[rays]
     n = int(counts.sum())
-    if with_order:
-        offsets = np.zeros(spr.shape[0] + 1, dtype=np.int64)
-        np.cumsum(spr, out=offsets[1:])
-        order = np.empty(n, dtype=np.int64)
-        K.sample_order_kernel(np.ascontiguousarray(rays, dtype=np.int64), offsets, order)
-    else:
-        order = np.zeros(0, dtype=np.int64)
+    offsets = np.zeros(spr.shape[0] + 1, dtype=np.int64)
+    np.cumsum(spr, out=offsets[1:])
+    order = np.empty(n, dtype=np.int64)
+    K.sample_order_kernel(np.ascontiguousarray(rays, dtype=np.int64), offsets, order)
     n_tiles = max(1, _ceil_div(n, tile_samples))
     starts = np.minimum(np.arange(n_tiles + 1, dtype=np.int64) * tile_samples, n)
     first = np.cumsum(counts) - counts  # stream offset of each ray's first sample
@@ -337,7 +327,8 @@ def hash_memory_pass(workload: Workload, placement: LevelPlacement, config: Acce
         np.ascontiguousarray(grid.sizes, dtype=np.int64), np.ascontiguousarray(grid.hashed, dtype=np.bool_),
         placement.onchip, placement.entries_per_word, placement.words_per_entry, he.sram_banks,
         he.bank_mapping == "vertex", he.batch_groups, placement.entries_per_line, placement.line_base, cache.n_sets,
-        cache.ways, config.cache.banks, cache.tags, cache.stamps, cache.clock, grid_cycles, cache_cycles, miss_lines, counters)
+        cache.ways, config.cache.banks, cache.tags, cache.stamps, cache.clock, grid_cycles, cache_cycles, miss_lines,
+        counters)
     return HashMemoryWork(grid_cycles, cache_cycles, miss_lines, count_dict(counters.sum(axis=0)), counters)
 
 
@@ -365,12 +356,10 @@ def corner_indices(positions: np.ndarray, grid: GridGeometry, level: int) -> np.
 # Per-tile service times
 
 
-STAGES = ("sampler", "index_gen", "hash_memory", "interp", "mlp", "vru")
-
-
 def compute_service(workload: Workload, layer_bits_list: list[tuple[int, int]], config: AccelConfig,
                     tiles: Tiles) -> np.ndarray:
-    """Service cycles of every stage except the hash memory (row 2 left at 0), (6, n_tiles) int64."""
+    """Service cycles of every stage except the hash memory (row 2 left at 0), (6, n_tiles) int64,
+    rows in the order of `engine.STAGES`."""
     n = tiles.samples
     L = workload.grid.n_levels
     he = config.hash_engine

@@ -79,8 +79,8 @@ def test_queue_depth_one_serialises_latency():
     service = np.zeros((6, 1), np.int64)
     r = run_pipeline(service, np.array([50]), 0, 2, 32000, 32, 20, queue_depth=1)
     assert r.total_cycles == 50 * (1 + 20)
-    # with q = 5 outstanding: 10 rounds of 5 lines, each round 1 + 20 cycles, the last line of the
-    # last round issued 4 transfers after its round started
+    # with q = 5 outstanding: 10 waves of 5 lines, each wave 1 + 20 cycles, the last line of the
+    # last wave issued 4 transfers after its wave started
     r = run_pipeline(service, np.array([50]), 0, 2, 32000, 32, 20, queue_depth=5)
     assert r.total_cycles == 10 * 21 + 4
 

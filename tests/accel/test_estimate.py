@@ -22,9 +22,9 @@ from hero_lite.accel import (CostEstimate, CostEstimator, Workload, load_config,
 from hero_lite.accel import _kernels as K
 from hero_lite.accel import units
 from hero_lite.accel.engine import run_pipeline
-from hero_lite.accel.estimate import (BIT_VALUES, _cache_profile_one, _divider, _dram_return_kernel,
-                                      _isotonic_kernel, _mask, _pipeline_kernel, _sram_profile_one, gap_buckets,
-                                      window_lines)
+from hero_lite.accel._estimate_kernels import (cache_profile_one, dram_return_kernel, isotonic_kernel,
+                                               pipeline_recurrence_kernel, sram_profile_one)
+from hero_lite.accel.frame_profile import BIT_VALUES, divider, gap_buckets, pow2_mask, window_lines
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "runs" / "bench" / "primitives" / "checkpoint.h5"
@@ -170,8 +170,8 @@ def test_profile_kernels_match_the_simulator_and_a_python_reference(small, level
     max_index = int(small.grid.sizes[level]) - 1
     for epw, wpe in ((8, 1), (3, 1), (1, 1), (1, 2)):
         cycles, words = np.zeros(tiles.n_tiles, np.int64), np.zeros(tiles.n_tiles, np.int64)
-        _sram_profile_one(idx, tiles.tile_starts, he.batch_groups, epw, _divider(epw, max_index), wpe, he.sram_banks,
-                          _mask(he.sram_banks), cycles, words)
+        sram_profile_one(idx, tiles.tile_starts, he.batch_groups, epw, divider(epw, max_index), wpe, he.sram_banks,
+                         pow2_mask(he.sram_banks), cycles, words)
         (grid_cycles, _, _), counters = one_level_sim_kernel(small, tiles, level, True, epw, wpe, 4, config)
         assert np.array_equal(cycles, grid_cycles) and np.array_equal(words, counters[:, K.C_GRID_WORDS])
     for epl in (64, 21, 4):
@@ -179,9 +179,9 @@ def test_profile_kernels_match_the_simulator_and_a_python_reference(small, level
         got = [np.zeros(tiles.n_tiles, np.int64) for _ in range(3)]
         reuse = np.zeros((tiles.n_tiles, rep.size, cc.ways), np.int64)
         gaps = np.zeros(tiles.n_tiles + 1, np.int64)
-        n_used = _cache_profile_one(idx, tiles.tile_starts, he.batch_groups, epl, _divider(epl, max_index), n_lines,
-                                    cc.banks, _mask(cc.banks), cc.n_sets, _mask(cc.n_sets), cc.ways, bucket_of_gap,
-                                    *got, reuse, gaps)
+        n_used = cache_profile_one(idx, tiles.tile_starts, he.batch_groups, epl, divider(epl, max_index), n_lines,
+                                   cc.banks, pow2_mask(cc.banks), cc.n_sets, pow2_mask(cc.n_sets), cc.ways,
+                                   bucket_of_gap, *got, reuse, gaps)
         (_, cache_cycles, misses), counters = one_level_sim_kernel(small, tiles, level, False, 1, 1, epl, config)
         assert np.array_equal(got[0], cache_cycles) and np.array_equal(got[2], misses)
         assert np.array_equal(got[1], counters[:, K.C_CACHE_ACCESSES])
@@ -194,11 +194,11 @@ def test_profile_kernels_match_the_simulator_and_a_python_reference(small, level
 def test_divider_is_exact():
     rng = np.random.default_rng(0)
     for d in (1, 2, 3, 5, 7, 21, 25, 42, 64, 1000):
-        m = _divider(d, (1 << 20) - 1)
+        m = divider(d, (1 << 20) - 1)
         a = np.concatenate([rng.integers(0, 1 << 20, 5000), np.arange(2000), [(1 << 20) - 1]])
         assert m > 0 and np.array_equal((a * m) >> 32, a // d), d
-    assert _divider(3, 1 << 40) == 0  # too large for 64-bit products: plain division
-    assert _mask(16) == 15 and _mask(12) == -1
+    assert divider(3, 1 << 40) == 0  # too large for 64-bit products: plain division
+    assert pow2_mask(16) == 15 and pow2_mask(12) == -1
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -211,9 +211,9 @@ def test_pipeline_recurrence_and_dram_table_equal_the_event_engine(seed):
     depth, qd, latency = int(rng.integers(1, 4)), int(rng.integers(1, 80)), int(rng.integers(0, 120))
     bwm, line = int(rng.integers(500, 300000)), int(rng.choice([8, 32, 64]))
     table = np.zeros(max(int(lines.max()), preload) + 2, np.int64)
-    _dram_return_kernel(bwm, line * 1000, latency, qd, table)
+    dram_return_kernel(bwm, line * 1000, latency, qd, table)
     exact = run_pipeline(service, lines, preload, depth, bwm, line, latency, qd).total_cycles
-    assert _pipeline_kernel(service, table[lines], table[preload], depth) == exact
+    assert pipeline_recurrence_kernel(service, table[lines], table[preload], depth) == exact
 
 
 def isotonic_reference(y):
@@ -234,7 +234,7 @@ def test_isotonic_kernel_against_reference():
     y = rng.normal(size=(50, 16)) + np.linspace(0, 1, 16)
     y[0] = [3, 1, 2, 2, 0, 5, 4, 4, 4, 6, 1, 9, 8, 8, 8, 7]
     out = np.empty_like(y)
-    _isotonic_kernel(y, out)
+    isotonic_kernel(y, out)
     for row, got in zip(y, out):
         assert np.allclose(got, isotonic_reference(row))
         assert np.all(np.diff(got) >= -1e-12) and np.isclose(got.sum(), row.sum())

@@ -1,5 +1,7 @@
 """HAQ-style DDPG search in NumPy: agent, replay buffer, exploration noise and the episode loop.
 
+Modules: `networks` (actor and critic MLPs, forward and backward by hand), `optim` (Adam),
+`ddpg` (DDPGConfig, DDPGAgent), `agent_file` (the agent's HDF5 file), `replay`, `noise`, `loop`.
 Standalone: imports numpy, scipy and h5py, and no other hero_lite layer.
 """
 

@@ -1,15 +1,10 @@
-"""DDPG agent of HAQ in NumPy: actor, critic, Adam, target networks, reward baseline, exploration.
+"""HAQ's DDPG agent in NumPy: configuration, target networks, reward baseline, exploration, update.
 
-Networks (HAQ code `lib/rl/ddpg.py`; reference/rl.md sections 3 and 6), weights stored
-(fan_in, fan_out) so a layer is y = x @ W + b:
+The agent (HAQ code `lib/rl/ddpg.py`, class `DDPG`) acts on a scalar action in [0, 1] with the actor
+and critic of `hero_lite.rl.networks`, trained by the Adam of `hero_lite.rl.optim`; its state is
+written to HDF5 by `hero_lite.rl.agent_file`.
 
-    actor   mu(s) = sigmoid(w3 . relu(W2 . relu(W1 s + b1) + b2) + b3)          s -> 300 -> 300 -> 1
-    critic  Q(s, a) = w3 . relu(W2 . relu(W11 s + b11 + W12 a + b12) + b2) + b3   (s, a) -> 300 -> 300 -> 1
-
-The action enters the critic's first hidden layer as a sum. Every weight and bias starts
-U(+-1/sqrt(fan_in)) (PyTorch `nn.Linear` default; HAQ's `init_w` is unused). Float64 throughout.
-
-One update (HAQ `DDPG.update_policy`; DDPG paper, Algorithm 1):
+One update (HAQ `DDPG.update_policy`; DDPG paper, Lillicrap et al. 2016, Algorithm 1):
 1. sample a batch; baseline r_bar <- m on the first update, else r_bar + 0.5 (m - r_bar), m the batch
    mean reward; rewards become r - r_bar;
 2. y = (r - r_bar) + discount (1 - done) Q'(s', mu'(s')) with the target networks;
@@ -20,17 +15,15 @@ One update (HAQ `DDPG.update_policy`; DDPG paper, Algorithm 1):
 Episode critic (`DDPGConfig.critic = "episode"`, hero-lite's option, not HAQ's). With a final reward
 only, HAQ's per-step critic regresses the episode's reward R on one step's (s_t, a_t); the other
 T - 1 actions act as noise, so each point's effect is learned from a few dozen noisy samples. The
-episode critic regresses R on all T actions of the episode at once,
-
-    Q(a_1..a_T) = w3 . relu(W2 . relu(W1 a + b1) + b2) + b3            a -> 300 -> 300 -> 1,
-
-and the actor follows dQ/da_t at each step's observation: a deterministic policy gradient for an
-episode seen as one T-dimensional action (the environment is a one-shot bandit: the observations
-depend only on the earlier actions). One update: sample min(batch_size, K) of the K whole episodes
-in the replay, standardise their rewards by the mean and sd of all K (the `baseline` is that mean),
-one critic step on the squared error, then one actor step on -mean Q(mu(s_1)..mu(s_T)) over
-max(1, batch_size // T) of the sampled episodes (about batch_size observations, as in step mode),
-against the updated critic; soft updates as above. `discount` is unused.
+episode critic (`hero_lite.rl.networks.EpisodeCritic`) regresses R on all T actions of the episode
+at once, and the actor follows dQ/da_t at each step's observation: a deterministic policy gradient
+for an episode seen as one T-dimensional action (the environment is a one-shot bandit: the
+observations depend only on the earlier actions). One update: sample min(batch_size, K) of the K
+whole episodes in the replay, standardise their rewards by the mean and sd of all K (the `baseline`
+is that mean), one critic step on the squared error, then one actor step on
+-mean Q(mu(s_1)..mu(s_T)) over max(1, batch_size // T) of the sampled episodes (about batch_size
+observations, as in step mode), against the updated critic; soft updates as above. `discount` is
+unused.
 """
 
 from __future__ import annotations
@@ -42,21 +35,20 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import h5py
 import numpy as np
-from scipy.special import expit
 
+from hero_lite.rl.agent_file import read_agent_file, write_agent_file
+from hero_lite.rl.networks import Actor, Critic, EpisodeCritic
 from hero_lite.rl.noise import HAQ_SIGMA_FINAL, HAQ_SIGMA_INITIAL, ExplorationSchedule
+from hero_lite.rl.optim import Adam
 from hero_lite.rl.replay import ReplayBuffer, Transition
 
-FORMAT = "hero-lite-ddpg-agent"
-FORMAT_VERSION = 1
 CRITIC_KINDS = ("step", "episode")
 
 
 @dataclass(frozen=True)
 class DDPGConfig:
-    """Every hyper-parameter of the agent; defaults are HAQ's (reference/rl.md section 3) except `discount`.
+    """Every hyper-parameter of the agent; defaults are HAQ's (HAQ code `lib/rl/ddpg.py`, `rl_quantize.py`) except `discount`.
 
     Attributes
     ----------
@@ -68,7 +60,7 @@ class DDPGConfig:
         step and Q(s_t) drifts towards (steps left) x (R - r_bar); with gamma 0 each step's Q regresses
         on R - r_bar directly and no target-network pass is needed. Measured on the synthetic
         environment (tests/rl/synthetic.py, 20 points, 100 episodes, seeds 0-7): normalized best reward
-        median 0.85 with gamma 0 against 0.78 with gamma 1, and 2.3x less agent time (issue 5 note).
+        median 0.85 with gamma 0 against 0.78 with gamma 1, and 2.3x less agent time.
     tau : soft-update rate of the target networks (HAQ: 0.01).
     batch_size : transitions per update (HAQ: 64).
     replay_episodes : replay capacity in episodes; capacity = replay_episodes x steps per episode
@@ -155,235 +147,6 @@ class DDPGConfig:
         return cls(**data)
 
 
-class ParamVector:
-    """Parameters of one network in a single flat float64 vector, with a named view per tensor.
-
-    Adam and the soft update then act on one contiguous array.
-
-    Parameters
-    ----------
-    spec : list of (name, shape, fan_in); the order fixes the layout and the init draws.
-    """
-
-    def __init__(self, spec: list[tuple[str, tuple[int, ...], int]]):
-        self.spec = list(spec)
-        sizes = [math.prod(shape) for _, shape, _ in self.spec]
-        self.flat = np.zeros(sum(sizes), dtype=np.float64)
-        self.views = self.make_views(self.flat)
-
-    def make_views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
-        """Named views into `flat` (same layout as `self.flat`), e.g. into a gradient vector."""
-        views, offset = {}, 0
-        for name, shape, _ in self.spec:
-            size = math.prod(shape)
-            views[name] = flat[offset:offset + size].reshape(shape)
-            offset += size
-        return views
-
-    def init_uniform(self, rng: np.random.Generator) -> None:
-        """PyTorch `nn.Linear` default init: every tensor ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-        for name, shape, fan_in in self.spec:
-            bound = 1.0 / math.sqrt(fan_in)
-            self.views[name][...] = rng.uniform(-bound, bound, size=shape)
-
-
-class Actor:
-    """mu(s) = sigmoid(relu(relu(s W1 + b1) W2 + b2) w3 + b3), s -> hidden1 -> hidden2 -> 1."""
-
-    def __init__(self, n_obs: int, hidden1: int, hidden2: int):
-        self.params = ParamVector([("w1", (n_obs, hidden1), n_obs), ("b1", (hidden1,), n_obs),
-                                   ("w2", (hidden1, hidden2), hidden1), ("b2", (hidden2,), hidden1),
-                                   ("w3", (hidden2, 1), hidden2), ("b3", (1,), hidden2)])
-        self.grad = np.zeros_like(self.params.flat)
-        self.grad_views = self.params.make_views(self.grad)
-
-    def forward(self, obs: np.ndarray) -> tuple[np.ndarray, tuple]:
-        """Actions for a batch.
-
-        Parameters
-        ----------
-        obs : (batch, n_obs) float64.
-
-        Returns
-        -------
-        mu : (batch, 1) float64 in (0, 1).
-        cache : what `backward` needs.
-        """
-        p = self.params.views
-        g1 = np.maximum(obs @ p["w1"] + p["b1"], 0.0)
-        g2 = np.maximum(g1 @ p["w2"] + p["b2"], 0.0)
-        mu = expit(g2 @ p["w3"] + p["b3"])
-        return mu, (obs, g1, g2, mu)
-
-    def backward(self, cache: tuple, d_mu: np.ndarray) -> np.ndarray:
-        """Gradient of a loss with dL/dmu = `d_mu` (batch, 1), written into and returning `self.grad`."""
-        obs, g1, g2, mu = cache
-        g = self.grad_views
-        p = self.params.views
-        d_z = d_mu * mu * (1.0 - mu)  # sigmoid'
-        np.matmul(g2.T, d_z, out=g["w3"])
-        g["b3"][...] = d_z.sum(axis=0)
-        d_g2 = (d_z @ p["w3"].T) * (g2 > 0.0)
-        np.matmul(g1.T, d_g2, out=g["w2"])
-        g["b2"][...] = d_g2.sum(axis=0)
-        d_g1 = (d_g2 @ p["w2"].T) * (g1 > 0.0)
-        np.matmul(obs.T, d_g1, out=g["w1"])
-        g["b1"][...] = d_g1.sum(axis=0)
-        return self.grad
-
-
-class Critic:
-    """Q(s, a) = relu(relu(s W11 + b11 + a W12 + b12) W2 + b2) w3 + b3 (action summed into layer 1)."""
-
-    def __init__(self, n_obs: int, hidden1: int, hidden2: int):
-        self.params = ParamVector([("w11", (n_obs, hidden1), n_obs), ("b11", (hidden1,), n_obs),
-                                   ("w12", (1, hidden1), 1), ("b12", (hidden1,), 1),
-                                   ("w2", (hidden1, hidden2), hidden1), ("b2", (hidden2,), hidden1),
-                                   ("w3", (hidden2, 1), hidden2), ("b3", (1,), hidden2)])
-        self.grad = np.zeros_like(self.params.flat)
-        self.grad_views = self.params.make_views(self.grad)
-
-    def forward(self, obs: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, tuple]:
-        """Q-values for a batch.
-
-        Parameters
-        ----------
-        obs : (batch, n_obs) float64.
-        actions : (batch, 1) float64.
-
-        Returns
-        -------
-        q : (batch, 1) float64.
-        cache : what `backward` and `action_gradient` need.
-        """
-        p = self.params.views
-        h1 = np.maximum(obs @ p["w11"] + p["b11"] + actions * p["w12"] + p["b12"], 0.0)
-        h2 = np.maximum(h1 @ p["w2"] + p["b2"], 0.0)
-        q = h2 @ p["w3"] + p["b3"]
-        return q, (obs, actions, h1, h2)
-
-    def _hidden1_delta(self, cache: tuple, d_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """dL/d(pre-activation) of both hidden layers for dL/dQ = `d_q` (batch, 1)."""
-        _, _, h1, h2 = cache
-        p = self.params.views
-        delta2 = (d_q @ p["w3"].T) * (h2 > 0.0)
-        delta1 = (delta2 @ p["w2"].T) * (h1 > 0.0)
-        return delta1, delta2
-
-    def backward(self, cache: tuple, d_q: np.ndarray) -> np.ndarray:
-        """Parameter gradient for dL/dQ = `d_q` (batch, 1), written into and returning `self.grad`.
-
-        reference/rl.md section 6: dw3 = h2^T dQ; delta2 = (dQ w3^T) * 1[h2 > 0]; dW2 = h1^T delta2;
-        delta1 = (delta2 W2^T) * 1[h1 > 0]; dW11 = s^T delta1; dW12 = a^T delta1; db11 = db12 = sum delta1.
-        """
-        obs, actions, h1, h2 = cache
-        g = self.grad_views
-        delta1, delta2 = self._hidden1_delta(cache, d_q)
-        np.matmul(h2.T, d_q, out=g["w3"])
-        g["b3"][...] = d_q.sum(axis=0)
-        np.matmul(h1.T, delta2, out=g["w2"])
-        g["b2"][...] = delta2.sum(axis=0)
-        np.matmul(obs.T, delta1, out=g["w11"])
-        np.matmul(actions.T, delta1, out=g["w12"])
-        g["b11"][...] = delta1.sum(axis=0)
-        g["b12"][...] = g["b11"]
-        return self.grad
-
-    def action_gradient(self, cache: tuple) -> np.ndarray:
-        """dQ/da for each sample of the batch the cache came from, (batch, 1) float64.
-
-        dQ/da = delta1' W12^T with delta1' the hidden-1 delta for dQ = 1 (reference/rl.md section 6).
-        """
-        delta1, _ = self._hidden1_delta(cache, np.ones((cache[0].shape[0], 1)))
-        return delta1 @ self.params.views["w12"].T
-
-
-class EpisodeCritic:
-    """Q(a) = relu(relu(a W1 + b1) W2 + b2) w3 + b3 of an episode's T actions (module docstring)."""
-
-    def __init__(self, n_steps: int, hidden1: int, hidden2: int):
-        self.params = ParamVector([("w1", (n_steps, hidden1), n_steps), ("b1", (hidden1,), n_steps),
-                                   ("w2", (hidden1, hidden2), hidden1), ("b2", (hidden2,), hidden1),
-                                   ("w3", (hidden2, 1), hidden2), ("b3", (1,), hidden2)])
-        self.grad = np.zeros_like(self.params.flat)
-        self.grad_views = self.params.make_views(self.grad)
-
-    def forward(self, actions: np.ndarray) -> tuple[np.ndarray, tuple]:
-        """Q-values for a batch of episodes.
-
-        Parameters
-        ----------
-        actions : (batch, T) float64, the actions of each episode in step order.
-
-        Returns
-        -------
-        q : (batch, 1) float64.
-        cache : what `backward` and `action_gradient` need.
-        """
-        p = self.params.views
-        h1 = np.maximum(actions @ p["w1"] + p["b1"], 0.0)
-        h2 = np.maximum(h1 @ p["w2"] + p["b2"], 0.0)
-        return h2 @ p["w3"] + p["b3"], (actions, h1, h2)
-
-    def _deltas(self, cache: tuple, d_q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        _, h1, h2 = cache
-        p = self.params.views
-        delta2 = (d_q @ p["w3"].T) * (h2 > 0.0)
-        return (delta2 @ p["w2"].T) * (h1 > 0.0), delta2
-
-    def backward(self, cache: tuple, d_q: np.ndarray) -> np.ndarray:
-        """Parameter gradient for dL/dQ = `d_q` (batch, 1), written into and returning `self.grad`."""
-        actions, h1, h2 = cache
-        g = self.grad_views
-        delta1, delta2 = self._deltas(cache, d_q)
-        np.matmul(h2.T, d_q, out=g["w3"])
-        g["b3"][...] = d_q.sum(axis=0)
-        np.matmul(h1.T, delta2, out=g["w2"])
-        g["b2"][...] = delta2.sum(axis=0)
-        np.matmul(actions.T, delta1, out=g["w1"])
-        g["b1"][...] = delta1.sum(axis=0)
-        return self.grad
-
-    def action_gradient(self, cache: tuple) -> np.ndarray:
-        """dQ/da_t for every episode and step of the batch the cache came from, (batch, T) float64."""
-        delta1, _ = self._deltas(cache, np.ones((cache[0].shape[0], 1)))
-        return delta1 @ self.params.views["w1"].T
-
-
-class Adam:
-    """Adam with PyTorch semantics (torch.optim.Adam, no weight decay, no amsgrad) on a flat vector.
-
-    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
-    theta <- theta - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
-    """
-
-    def __init__(self, size: int, lr: float, beta1: float, beta2: float, eps: float):
-        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
-        self.m = np.zeros(size, dtype=np.float64)
-        self.v = np.zeros(size, dtype=np.float64)
-        self.step_count = 0
-        self.scratch = np.zeros(size, dtype=np.float64)  # work array, no state
-
-    def step(self, params: np.ndarray, grad: np.ndarray) -> None:
-        """Update `params` (flat float64) in place from `grad` (same shape); no allocation."""
-        self.step_count += 1
-        t = self.step_count
-        scratch = self.scratch
-        self.m *= self.beta1
-        np.multiply(grad, 1.0 - self.beta1, out=scratch)
-        self.m += scratch
-        self.v *= self.beta2
-        np.multiply(grad, grad, out=scratch)
-        scratch *= 1.0 - self.beta2
-        self.v += scratch
-        bias_correction1 = 1.0 - self.beta1**t
-        bias_correction2 = 1.0 - self.beta2**t
-        np.sqrt(self.v, out=scratch)
-        scratch /= math.sqrt(bias_correction2)
-        scratch += self.eps
-        np.divide(self.m, scratch, out=scratch)
-        scratch *= self.lr / bias_correction1
-        params -= scratch
 
 
 def soft_update(target: np.ndarray, source: np.ndarray, tau: float, scratch: np.ndarray) -> None:
@@ -633,10 +396,8 @@ class DDPGAgent:
             "critic": self.critic.params.flat.copy(),
             "actor_target": self.actor_target.params.flat.copy(),
             "critic_target": self.critic_target.params.flat.copy(),
-            "actor_adam": {"m": self.actor_optim.m.copy(), "v": self.actor_optim.v.copy(),
-                           "step": self.actor_optim.step_count},
-            "critic_adam": {"m": self.critic_optim.m.copy(), "v": self.critic_optim.v.copy(),
-                            "step": self.critic_optim.step_count},
+            "actor_adam": self.actor_optim.state_dict(),
+            "critic_adam": self.critic_optim.state_dict(),
             "replay": self.replay.state_dict(),
             "episode": self.episode,
             "updates": self.updates,
@@ -668,12 +429,7 @@ class DDPGAgent:
                 raise ValueError(f"agent state {name} has {values.size} parameters; expected {net.params.flat.size}")
             net.params.flat[:] = values
         for name, optim in (("actor_adam", self.actor_optim), ("critic_adam", self.critic_optim)):
-            for moment in ("m", "v"):
-                values = np.asarray(state[name][moment], dtype=np.float64)
-                if values.shape != optim.m.shape:
-                    raise ValueError(f"agent state {name}.{moment} has shape {values.shape}; expected {optim.m.shape}")
-                getattr(optim, moment)[:] = values
-            optim.step_count = int(state[name]["step"])
+            optim.load_state_dict(state[name], name=f"agent state {name}")
         self.replay.load_state_dict(state["replay"])
         self.episode = int(state["episode"])
         self.updates = int(state["updates"])
@@ -681,51 +437,9 @@ class DDPGAgent:
         self.rng.bit_generator.state = rng_state
 
     def save(self, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
-        """Write the full agent state (see `state_dict`) to HDF5, atomically (temp file, then rename).
-
-        Layout (format `hero-lite-ddpg-agent`, version 1)::
-
-            /  attrs: format, format_version, config (JSON), n_obs, steps_per_episode, episode,
-                      updates, has_baseline, baseline, rng_state (JSON), metadata (JSON, caller's)
-            /actor, /critic, /actor_target, /critic_target   flat float64 parameter vectors
-            /actor_adam, /critic_adam    groups: m, v (float64), attr step
-            /replay                      group: obs, actions, rewards, next_obs, dones; attrs capacity,
-                                         n_obs, size, position
-        """
-        state = self.state_dict()
-        path = os.fspath(path)
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp{os.getpid()}")
-        try:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["format"] = FORMAT
-                f.attrs["format_version"] = FORMAT_VERSION
-                f.attrs["config"] = json.dumps(state["config"])
-                f.attrs["n_obs"] = state["n_obs"]
-                f.attrs["steps_per_episode"] = state["steps_per_episode"]
-                f.attrs["episode"] = state["episode"]
-                f.attrs["updates"] = state["updates"]
-                f.attrs["has_baseline"] = state["baseline"] is not None
-                f.attrs["baseline"] = 0.0 if state["baseline"] is None else state["baseline"]
-                f.attrs["rng_state"] = json.dumps(state["rng"])
-                f.attrs["metadata"] = json.dumps(metadata or {})
-                for name in ("actor", "critic", "actor_target", "critic_target"):
-                    f.create_dataset(name, data=state[name])
-                for name in ("actor_adam", "critic_adam"):
-                    group = f.create_group(name)
-                    group.create_dataset("m", data=state[name]["m"])
-                    group.create_dataset("v", data=state[name]["v"])
-                    group.attrs["step"] = state[name]["step"]
-                replay = f.create_group("replay")
-                for key in ("capacity", "n_obs", "size", "position"):
-                    replay.attrs[key] = state["replay"][key]
-                for key in ("obs", "actions", "rewards", "next_obs", "dones"):
-                    replay.create_dataset(key, data=state["replay"][key])
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        """Write the full agent state (see `state_dict`) and the caller's JSON `metadata` to HDF5,
+        atomically (layout: `hero_lite.rl.agent_file`)."""
+        write_agent_file(path, self.state_dict(), metadata)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "DDPGAgent":
@@ -739,36 +453,3 @@ class DDPGAgent:
                     steps_per_episode=state["steps_per_episode"])
         agent.load_state_dict(state)
         return agent
-
-
-def read_agent_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(state dict as `DDPGAgent.state_dict` returns it, caller metadata) from a file written by `save`."""
-    path = os.fspath(path)
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise ValueError(f"{path}: not a hero-lite agent file (format {f.attrs.get('format')!r})")
-            version = int(f.attrs["format_version"])
-            if version != FORMAT_VERSION:
-                raise ValueError(f"{path}: agent file version {version}; this hero-lite reads {FORMAT_VERSION}")
-            state = {
-                "n_obs": int(f.attrs["n_obs"]),
-                "steps_per_episode": int(f.attrs["steps_per_episode"]),
-                "config": json.loads(f.attrs["config"]),
-                "episode": int(f.attrs["episode"]),
-                "updates": int(f.attrs["updates"]),
-                "baseline": float(f.attrs["baseline"]) if bool(f.attrs["has_baseline"]) else None,
-                "rng": json.loads(f.attrs["rng_state"]),
-            }
-            for name in ("actor", "critic", "actor_target", "critic_target"):
-                state[name] = f[name][...]
-            for name in ("actor_adam", "critic_adam"):
-                state[name] = {"m": f[name]["m"][...], "v": f[name]["v"][...], "step": int(f[name].attrs["step"])}
-            replay = f["replay"]
-            state["replay"] = {key: int(replay.attrs[key]) for key in ("capacity", "n_obs", "size", "position")}
-            for key in ("obs", "actions", "rewards", "next_obs", "dones"):
-                state["replay"][key] = replay[key][...]
-            metadata = json.loads(f.attrs["metadata"])
-    except (OSError, KeyError) as err:
-        raise ValueError(f"{path}: cannot read agent state ({err})") from err
-    return state, metadata

@@ -45,7 +45,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from hero_lite.rl.ddpg import DDPGAgent, read_agent_file
+from hero_lite.rl.agent_file import read_agent_file
+from hero_lite.rl.ddpg import DDPGAgent
 from hero_lite.rl.replay import Transition
 
 

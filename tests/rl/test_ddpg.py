@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from hero_lite.rl import DDPGAgent, DDPGConfig, Transition
-from hero_lite.rl.ddpg import Actor, Adam, Critic, soft_update, update_baseline
+from hero_lite.rl.ddpg import soft_update, update_baseline
+from hero_lite.rl.networks import Actor, Critic
+from hero_lite.rl.optim import Adam
 
 N_OBS = 5
 SMALL = DDPGConfig(hidden1=16, hidden2=12, batch_size=8, replay_episodes=4, episodes=10, warmup_episodes=2)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hero_lite.rl import DDPGAgent, DDPGConfig, Transition, load_checkpoint, run_episodes
-from hero_lite.rl.ddpg import EpisodeCritic
+from hero_lite.rl.networks import EpisodeCritic
 from tests.rl.test_ddpg import _assert_states_equal, _numeric_grad
 from tests.rl.test_loop import STEPS, TargetEnv, _strip_timings
 

@@ -3,18 +3,17 @@ and against random search with the same number of episodes, 100 episodes.
 
 Score of a reward R: (R - R_worst) / (R_opt - R_worst), 1 = the dynamic-programming optimum, 0 = all
 points at 2 bits (rewards are PSNR changes, <= 0, so a plain ratio R / R_opt is meaningless).
-Issue 5 asks for a score >= 0.95. Measured on seeds 0-7 (random search median 0.59-0.69):
+The target is a score >= 0.95. Measured on seeds 0-7 (random search median 0.59-0.69):
 - the episode critic with the actor's lr at 1e-5 (`DDPGConfig(critic="episode", lr_actor=1e-5)`):
   0.947 0.888 0.986 0.990 0.992 0.950 0.982 0.976, median 0.979, min 0.888;
 - HAQ's agent (DDPGConfig defaults: step critic, actor lr 1e-4): 0.937 0.800 0.812 0.892 0.926 0.880
   0.831 0.727, median 0.856;
-- the step critic at the search's actor lr 1e-5 (the search's default until the final choice was
-  re-scored): median 0.769.
+- the step critic at the search's actor lr 1e-5: median 0.769.
 With the search's reference start added (the actor fitted to 8 bits everywhere, twice this budget),
 the step critic at actor lr 1e-5 reaches a median of 0.715 and the episode critic 0.920.
 The first test asserts the target for the search's default agent (the episode critic at actor lr
 1e-5) on the median over the eight seeds, and that every seed beats random search; single seeds
-spread (0.888 on seed 1), which the issue note reports.
+spread (0.888 on seed 1).
 """
 
 import numpy as np

@@ -180,7 +180,7 @@ def run(scene_dir, out_dir, latency_budget, area_budget, energy_budget, size_bud
 @click.option("--check", "reference_path", type=click.Path(dir_okay=False), default=None,
               help="Reference fingerprint.json to check against: exit 0 if everything holds, 1 on drift.")
 @click.option("--tolerance", "tolerance_path", type=click.Path(dir_okay=False), default=None,
-              help="TOML or JSON file overriding the default tolerances (see hero_lite/search/reproduce.py).")
+              help="TOML or JSON file overriding the default tolerances (see hero_lite/search/drift.py).")
 @friendly_errors
 def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
     """Run the whole pipeline in miniature and write OUT/fingerprint.json; optionally check it.
@@ -191,8 +191,8 @@ def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
     writes OUT/drift_report.txt and exits 0 (holds), 1 (drift) or 2 (bad input).
     """
     from hero_lite.runfolder import claimed, write_text_atomically
-    from hero_lite.search.reproduce import (ReproduceConfig, Tolerances, compare_fingerprints, format_report,
-                                            load_fingerprint, run_miniature)
+    from hero_lite.search.drift import Tolerances, compare_fingerprints, format_report, load_fingerprint
+    from hero_lite.search.reproduce import ReproduceConfig, run_miniature
 
     name = os.path.basename(os.path.normpath(scene))
     bundled = scene if os.path.isdir(scene) else None

@@ -21,8 +21,12 @@ MAX_MARCH_STEPS = 1 << 14  # render steps across the aabb diagonal (the default 
 MAX_DENSITY_LOGIT = 80.0  # exp(80) = 5.5e34 stays below the float32 maximum (3.4e38)
 
 
-def _from_dict(cls, data: dict[str, Any], where: str):
-    """Build a frozen dataclass from a dict, rejecting unknown keys with the list of valid ones."""
+def strict_from_dict(cls, data: dict[str, Any], where: str):
+    """Build a (frozen) dataclass from a dict, rejecting unknown keys with the list of valid ones.
+
+    The one strict-config helper of the layers above `scenes`; `accel` and `rl` stand alone and
+    keep their own.
+    """
     if not isinstance(data, dict):
         raise TypeError(f"{where}: expected a table/dict, got {type(data).__name__}")
     valid = [f.name for f in dataclasses.fields(cls)]
@@ -81,7 +85,7 @@ class HashGridConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "HashGridConfig":
-        return _from_dict(cls, data, "hash grid config")
+        return strict_from_dict(cls, data, "hash grid config")
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ class ModelConfig:
         data = dict(data)
         if "grid" in data:
             data["grid"] = HashGridConfig.from_dict(data["grid"])
-        return _from_dict(cls, data, "model config")
+        return strict_from_dict(cls, data, "model config")
 
 
 @dataclass(frozen=True)
@@ -226,4 +230,4 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        return _from_dict(cls, data, "train config")
+        return strict_from_dict(cls, data, "train config")

@@ -15,8 +15,9 @@ from hero_lite.search.compare import parse_methods, run_compare
 from hero_lite.search.cost import PolicyCost, policy_cost
 from hero_lite.search.env import QuantEnv, RewardConfig
 from hero_lite.search.evaluator import PolicyEvaluator
+from hero_lite.search.drift import compare_fingerprints
 from hero_lite.search.hero import SearchConfig, SearchSetup, hero_search, prepare
-from hero_lite.search.reproduce import ReproduceConfig, compare_fingerprints, run_miniature
+from hero_lite.search.reproduce import ReproduceConfig, run_miniature
 from hero_lite.search.run import main_job
 from hero_lite.search.workload import trace_workload, workload_from_trace
 

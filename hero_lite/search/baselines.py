@@ -21,7 +21,7 @@ from hero_lite.quant.learned import BitLearningConfig, learn_bit_widths
 from hero_lite.quant.points import FLOAT_BITS, QuantPoint
 from hero_lite.quant.policy import QuantPolicy, model_signature, uniform_policy
 from hero_lite.search.budget import Budget
-from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for
+from hero_lite.search.env import QuantEnv, policy_factory_for
 from hero_lite.search.hero import SearchConfig, SearchSetup
 
 COORDINATE_BITS = 32  # CAQ's c: interpolation weights and positions stay at 32 bits
@@ -120,7 +120,7 @@ def haq_environment(setup: SearchSetup, config: SearchConfig) -> QuantEnv:
             spec[metric] = text if str(text).endswith("x") else f"{float(text) / setup.evaluator.cost(setup.reference)[metric]}x"
     budget = Budget.resolve(spec, reference_cost)
     signature = model_signature(setup.model.config)
-    return ProxyQuantEnv(setup.points, proxy, budget, setup.reference.bits, RewardConfig(**config.reward),
+    return ProxyQuantEnv(setup.points, proxy, budget, setup.reference.bits, config.reward_config(),
                          policy_factory_for(config.point_set, signature))
 
 

@@ -21,7 +21,7 @@ from hero_lite.search.baselines import (bitops_per_sample, caq_policy, fixed_pol
                                         random_search)
 from hero_lite.quant.policy import QuantPolicy, model_signature
 from hero_lite.runfolder import write_json_atomically, write_text_atomically
-from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for
+from hero_lite.search.env import QuantEnv, policy_factory_for
 from hero_lite.search.hero import (SearchConfig, final_candidates, final_report, hero_search, make_agent, pick_final,
                                    prepare)
 
@@ -91,7 +91,7 @@ def run_compare(checkpoint: str, scene_dir: str, out_dir: str, methods: list[str
                     agent_log = _run_agent(env, config, setup)
                 else:
                     env = QuantEnv(setup.points, setup.evaluator, setup.budget, setup.reference.bits,
-                                   RewardConfig(**config.reward), policy_factory_for(config.point_set, signature))
+                                   config.reward_config(), policy_factory_for(config.point_set, signature))
                     agent_log = random_search(env, config.episodes, config.seed, progress=episode_progress)
                 # the same final choice as HERO's: the best few policies re-scored after the final QAT
                 candidates = final_candidates(agent_log, config.final_candidates)

@@ -28,6 +28,7 @@ import numpy as np
 
 from hero_lite.accel import load_config
 from hero_lite.nerf.checkpoint import load_checkpoint
+from hero_lite.nerf.config import strict_from_dict
 from hero_lite.nerf.evaluate import evaluate
 from hero_lite.quant.export import save_quantized
 from hero_lite.quant.fakequant import FakeQuantHooks
@@ -107,8 +108,12 @@ class SearchConfig:
         if self.start not in ("reference", "random"):
             raise ValueError(f"search start = {self.start!r}; valid: reference, random")
         Budget.resolve(self.budgets, {m: 1.0 for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")})
-        RewardConfig(**self.reward)
+        self.reward_config()
         self.ddpg_config()
+
+    def reward_config(self) -> RewardConfig:
+        """The RewardConfig of `reward` (unknown keys rejected, listing the valid ones)."""
+        return strict_from_dict(RewardConfig, self.reward, "search reward")
 
     def ddpg_config(self) -> DDPGConfig:
         """DDPGConfig for this run: HAQ's agent with three measured changes, each overridable in `ddpg`.
@@ -132,11 +137,7 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(valid))
-        if unknown:
-            raise ValueError(f"search config: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
-        return cls(**data)
+        return strict_from_dict(cls, data, "search config")
 
 
 def make_agent(env, config: SearchConfig, reference_bits: dict[str, int]) -> DDPGAgent:
@@ -306,7 +307,7 @@ def pick_final(setup: SearchSetup, candidates: list[dict], config: SearchConfig,
     `progress(index, count, line)` is called before each candidate's fine-tune."""
     if len(candidates) == 1:
         return candidates[0], None, []
-    reward = RewardConfig(**config.reward)
+    reward = config.reward_config()
     reference_cost = setup.evaluator.cost(setup.reference)
     fp32_psnr = evaluate(setup.model, setup.val_full, with_ssim=False).psnr
     rows, best, best_tuned, best_reward = [], None, None, -np.inf
@@ -387,7 +388,7 @@ def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchCon
     setup = prepare(checkpoint, scene_dir, config)
     os.makedirs(out_dir, exist_ok=True)
     signature = model_signature(setup.model.config)
-    env = QuantEnv(setup.points, setup.evaluator, setup.budget, setup.reference.bits, RewardConfig(**config.reward),
+    env = QuantEnv(setup.points, setup.evaluator, setup.budget, setup.reference.bits, config.reward_config(),
                    policy_factory_for(config.point_set, signature))
     if resume and os.path.exists(agent_path):
         agent, state = load_agent_checkpoint(agent_path)

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from hero_lite.cli import cli
-from hero_lite.search.reproduce import (FORMAT, ReproduceConfig, Tolerances, compare_fingerprints, format_report,
-                                        load_fingerprint, run_miniature)
+from hero_lite.search.drift import FORMAT, Tolerances, compare_fingerprints, format_report, load_fingerprint
+from hero_lite.search.reproduce import ReproduceConfig, run_miniature
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "fingerprint_tiny.json"
 SMALL = ReproduceConfig(train_steps=60, qat_steps=8, search_episodes=3, search_qat_steps=2)

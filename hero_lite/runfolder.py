@@ -64,24 +64,23 @@ def claimed(folder: str, command: str, resume: bool = False, force: bool = False
     """Claim `folder` for `command` (see `check_claim`) and hold its lock while the block runs.
 
     Yields True when the folder holds an earlier run of the command (emptied first with `force`).
-    Raises ValueError when the folder is refused, cannot be written, or is in use by another
-    hero-lite process.
+    Raises ValueError when the folder is in use by another hero-lite process, is refused, or
+    cannot be written. The lock is taken before the folder is judged, so two commands started
+    together cannot both pass the check.
     """
-    earlier = check_claim(folder, command, resume, force)
+    marker = os.path.join(folder, MARKER)
     created = not os.path.isdir(folder)
+    fd = None
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd = os.open(os.path.join(folder, MARKER), os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise ValueError(f"--out {folder} cannot be written: {exc.strerror}") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = folder_command(folder) or "hero-lite"
-            pid = _marker(folder).get("pid", "?")
-            raise ValueError(f"--out {folder} is in use by another `{holder}` (pid {pid}); wait for it to end or "
-                             "use another --out") from None
+        if os.path.exists(marker):
+            fd = _open_locked(marker, folder)
+        earlier = check_claim(folder, command, resume, force)
+        if fd is None:
+            try:
+                os.makedirs(folder, exist_ok=True)
+                fd = _open_locked(marker, folder)
+            except OSError as exc:
+                raise ValueError(f"--out {folder} cannot be written: {exc.strerror}") from None
         os.ftruncate(fd, 0)
         os.write(fd, (json.dumps({"command": command, "pid": os.getpid()}) + "\n").encode())
         if earlier and force:
@@ -95,12 +94,27 @@ def claimed(folder: str, command: str, resume: bool = False, force: bool = False
                     os.remove(os.path.join(root, name))
         yield earlier
     except BaseException:
-        if created and os.listdir(folder) == [MARKER]:  # failed before writing anything: leave no folder
-            os.remove(os.path.join(folder, MARKER))
+        if created and fd is not None and os.listdir(folder) == [MARKER]:  # nothing written: leave no folder
+            os.remove(marker)
             os.rmdir(folder)
         raise
     finally:
-        os.close(fd)  # releases the lock
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def _open_locked(marker: str, folder: str) -> int:
+    """A descriptor of `marker` (created if missing) holding its exclusive lock."""
+    fd = os.open(marker, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        holder = folder_command(folder) or "hero-lite"
+        pid = _marker(folder).get("pid", "?")
+        raise ValueError(f"--out {folder} is in use by another `{holder}` (pid {pid}); wait for it to end or "
+                         "use another --out") from None
+    return fd
 
 
 def _marker(folder: str) -> dict:

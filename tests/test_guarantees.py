@@ -89,8 +89,7 @@ def test_a_second_search_on_the_same_folder_is_refused_while_the_first_runs(tiny
     first = hero_lite("search", tiny_checkpoint, tiny_dir, "--out", out, "--config", small_config(tmp_path, 200))
     try:
         wait_for(lambda: folder_command(str(out)) == "search" or first.poll() is not None)
-        second = hero_lite("search", tiny_checkpoint, tiny_dir, "--out", out, "--config", small_config(tmp_path, 200),
-                           "--resume")
+        second = hero_lite("search", tiny_checkpoint, tiny_dir, "--out", out, "--config", small_config(tmp_path, 200))
         _, err = second.communicate(timeout=120)
         assert second.returncode == 2
         assert err.strip().splitlines() == [

@@ -307,17 +307,20 @@ def test_run_resume_checks_the_checkpoint_was_trained_on_this_scene(tiny_dir, tm
     assert (out / "checkpoint.h5").read_bytes() == b"trained elsewhere"
 
 
-@pytest.mark.slow
-def test_run_resumes_after_a_kill(tiny_dir, tmp_path):
+def test_run_killed_during_its_search_resumes_with_its_checkpoint(tiny_checkpoint, tiny_dir, tmp_path):
     out = tmp_path / "run"
-    config = small_config(tmp_path, 4)
-    args = ["run", tiny_dir, "--out", out, "--config", config, "--train-steps", 5]
+    out.mkdir()  # a run killed after training: its checkpoint, and the scene digest its training recorded
+    (out / MARKER).write_text('{"command": "run"}\n')
+    shutil.copy(tiny_checkpoint, out / "checkpoint.h5")
+    (out / "config.json").write_text(json.dumps({"scene_digest": folder_digest(str(tiny_dir))}))
+    checkpoint = file_digest(str(out / "checkpoint.h5"))
+    args = ["run", tiny_dir, "--out", out, "--config", small_config(tmp_path, 4), "--resume"]
     process = hero_lite(*args)
-    wait_for(lambda: len(log_lines(out / "search")) >= 1 or process.poll() is not None, 300)
+    wait_for(lambda: len(log_lines(out / "search")) >= 1 or process.poll() is not None)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    checkpoint = file_digest(str(out / "checkpoint.h5"))
-    result = CliRunner().invoke(cli, [str(a) for a in args] + ["--resume"])
+    assert len(log_lines(out / "search")) < 4 and not (out / "search" / "summary.json").exists()
+    result = CliRunner().invoke(cli, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     assert "reusing" in result.output and file_digest(str(out / "checkpoint.h5")) == checkpoint
     assert [line["episode"] for line in log_lines(out / "search")] == [0, 1, 2, 3]

@@ -8,6 +8,7 @@ import click
 
 from hero_lite.cli.group import cli, friendly_errors
 from hero_lite.cli.options import seed_option
+from hero_lite.scenes.synth import SCENE_NAMES
 
 
 @cli.group()
@@ -16,7 +17,7 @@ def scene() -> None:
 
 
 @scene.command("make")
-@click.argument("name", type=click.Choice(["primitives", "lattice", "tiny"]))
+@click.argument("name", type=click.Choice(SCENE_NAMES))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write the scene to.")
 @click.option("--res", type=int, default=None, help="Image width and height in pixels [scene default: 100, tiny 64].")
 @click.option("--train", "n_train", type=int, default=None, help="Training views [scene default].")

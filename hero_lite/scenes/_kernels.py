@@ -11,6 +11,9 @@ Primitive parameter rows ``params[k]`` (world units; the first three entries are
 - ``BOX``: centre xyz, half-extents xyz (axis aligned).
 - ``TORUS``: centre xyz, major radius R, minor radius r, axis index (0 = x, 1 = y, 2 = z) of the
   symmetry axis. Intersected by sphere tracing its exact signed distance inside its bounding sphere.
+- ``CAPSULE``: end point a xyz, end point b xyz, radius: every point within the radius of the
+  segment a-b (a cylinder with hemispherical caps; wires, cables and legs). Its "centre" for
+  textures is a.
 
 Textures use ``u = (p - centre) * freq`` (per-axis frequencies, cycles per world unit):
 ``SOLID`` gives colour 0; ``CHECKER`` colour ``(floor u_x + floor u_y + floor u_z) mod 2``;
@@ -27,6 +30,7 @@ from numba import njit, prange
 SPHERE = 0
 BOX = 1
 TORUS = 2
+CAPSULE = 3
 
 SOLID = 0
 CHECKER = 1
@@ -139,12 +143,63 @@ def hit_torus(ox, oy, oz, dx, dy, dz, cx, cy, cz, major_radius, minor_radius, ax
 
 
 @njit(cache=True)
+def hit_capsule(ox, oy, oz, dx, dy, dz, ax, ay, az, bx, by, bz, radius, t_min):
+    """Smallest ``t > t_min`` where the ray meets the capsule around segment a-b, else inf.
+
+    The capsule is the union of the finite cylinder (hit where the projection on the axis falls
+    inside the segment) and the two end spheres; the nearest of the three hits is its surface hit
+    for rays starting outside it (cameras and offset shadow rays do).
+    """
+    best = hit_sphere(ox, oy, oz, dx, dy, dz, ax, ay, az, radius, t_min)
+    best = min(best, hit_sphere(ox, oy, oz, dx, dy, dz, bx, by, bz, radius, t_min))
+    ux = bx - ax
+    uy = by - ay
+    uz = bz - az
+    length = math.sqrt(ux * ux + uy * uy + uz * uz)
+    if length == 0.0:
+        return best
+    ux /= length
+    uy /= length
+    uz /= length
+    # Components of the offset and the direction normal to the axis: |w + t e|^2 = radius^2.
+    px = ox - ax
+    py = oy - ay
+    pz = oz - az
+    p_along = px * ux + py * uy + pz * uz
+    d_along = dx * ux + dy * uy + dz * uz
+    wx = px - p_along * ux
+    wy = py - p_along * uy
+    wz = pz - p_along * uz
+    ex = dx - d_along * ux
+    ey = dy - d_along * uy
+    ez = dz - d_along * uz
+    a = ex * ex + ey * ey + ez * ez
+    if a < 1e-18:
+        return best
+    half_b = wx * ex + wy * ey + wz * ez
+    c = wx * wx + wy * wy + wz * wz - radius * radius
+    discriminant = half_b * half_b - a * c
+    if discriminant < 0.0:
+        return best
+    root = math.sqrt(discriminant)
+    for t in ((-half_b - root) / a, (-half_b + root) / a):
+        along = p_along + t * d_along
+        if t > t_min and 0.0 <= along <= length and t < best:
+            best = t
+    return best
+
+
+@njit(cache=True)
 def hit_primitive(ox, oy, oz, dx, dy, dz, kind, params, t_min):
     """Dispatch on the primitive kind; ``params`` is that primitive's (8,) float64 row."""
     if kind == SPHERE:
         return hit_sphere(ox, oy, oz, dx, dy, dz, params[0], params[1], params[2], params[3], t_min)
     if kind == BOX:
         return hit_box(ox, oy, oz, dx, dy, dz, params[0], params[1], params[2], params[3], params[4], params[5], t_min)
+    if kind == CAPSULE:
+        return hit_capsule(
+            ox, oy, oz, dx, dy, dz, params[0], params[1], params[2], params[3], params[4], params[5], params[6], t_min
+        )
     return hit_torus(
         ox, oy, oz, dx, dy, dz, params[0], params[1], params[2], params[3], params[4], int(params[5]), t_min
     )
@@ -199,6 +254,15 @@ def surface_normal(px, py, pz, kind, params):
             ny = 1.0 if oy > 0 else -1.0
         else:
             nz = 1.0 if oz > 0 else -1.0
+    elif kind == CAPSULE:
+        # Away from the nearest point of the segment.
+        ux = params[3] - params[0]
+        uy = params[4] - params[1]
+        uz = params[5] - params[2]
+        length_sq = ux * ux + uy * uy + uz * uz
+        h = (ox * ux + oy * uy + oz * uz) / length_sq if length_sq > 0 else 0.0
+        h = min(max(h, 0.0), 1.0)
+        nx, ny, nz = ox - h * ux, oy - h * uy, oz - h * uz
     else:
         axis = int(params[5])
         a, b, w = _to_torus_frame(ox, oy, oz, axis)

@@ -20,10 +20,17 @@ Scenes (all geometry inside [-1.25, 1.25]^3, ``aabb`` [[-1.5]*3, [1.5]*3]):
   fine hash-grid levels matter.
 - ``tiny`` (64x64; 24 / 4 / 8): checker slab, striped sphere and glossy sphere with large
   features, for quick tests and CI.
+- ``wires`` (100x100; 100 / 10 / 20): thin structures on a checkered base, 0.5-1.7 pixels wide at
+  100x100 (one pixel is about 0.029 world units at the scene centre): a tripod stand (legs 1.4 px,
+  pole 1.7 px) under a striped ball, a coiled cable (1 px), a sagging cable from the stand to the
+  base (0.8 px) and two taut guy wires (0.55 px). Like the cable and stand of a NeRF-synthetic
+  microphone, these are what empty-space skipping loses first.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -35,7 +42,7 @@ from hero_lite.scenes import _kernels
 from hero_lite.scenes.blender import MAX_SPLIT_BYTES, focal_from_camera_angle, save_scene
 from hero_lite.scenes.cameras import hemisphere_poses, ring_poses
 
-SCENE_NAMES = ("primitives", "lattice", "tiny")
+SCENE_NAMES = ("primitives", "lattice", "tiny", "wires")
 
 # NeRF-synthetic values (dataset transforms files; NeRF paper setup).
 CAMERA_ANGLE_X = 0.6911112070083618
@@ -80,6 +87,16 @@ def _box(centre, half, colours, texture=_kernels.SOLID, freq=(0.0, 0.0, 0.0), sp
 
 def _sphere(centre, radius, colours, texture=_kernels.SOLID, freq=(0.0, 0.0, 0.0), specular=0.0, shininess=1.0):
     return _Primitive(_kernels.SPHERE, (*centre, radius), colours, texture, freq, specular, shininess)
+
+
+def _capsule(a, b, radius, colours, texture=_kernels.SOLID, freq=(0.0, 0.0, 0.0), specular=0.0, shininess=1.0):
+    return _Primitive(_kernels.CAPSULE, (*a, *b, radius), colours, texture, freq, specular, shininess)
+
+
+def _polyline(points, radius, colours, specular=0.0, shininess=1.0) -> tuple[_Primitive, ...]:
+    """Capsules joining consecutive points (a cable); the shared end spheres make the joints round."""
+    return tuple(_capsule(tuple(a), tuple(b), radius, colours, specular=specular, shininess=shininess)
+                 for a, b in itertools.pairwise(points))
 
 
 def _torus(centre, major, minor, axis, colours, texture=_kernels.SOLID, freq=(0.0, 0.0, 0.0)):
@@ -171,7 +188,48 @@ def _tiny_spec() -> _SceneSpec:
     )
 
 
-_SPECS = {"primitives": _primitives_spec, "lattice": _lattice_spec, "tiny": _tiny_spec}
+def _wires_spec() -> _SceneSpec:
+    base_top = -0.88
+    apex = (0.0, 0.0, -0.3)
+    metal = ((0.22, 0.22, 0.26), (0.22, 0.22, 0.26))
+    legs = tuple(
+        _capsule(apex, (0.75 * math.cos(angle), 0.75 * math.sin(angle), base_top), 0.02, metal, specular=0.5,
+                 shininess=24.0)
+        for angle in np.deg2rad([90.0, 210.0, 330.0])
+    )
+    pole = _capsule(apex, (0.0, 0.0, 0.56), 0.025, metal, specular=0.5, shininess=24.0)
+    head = _sphere((0.0, 0.0, 0.7), 0.16, ((0.75, 0.75, 0.78), (0.12, 0.12, 0.14)), _kernels.STRIPES, (0.0, 0.0, 18.0))
+    # Coiled cable: 5 turns of a helix standing on the base, 12 segments per turn.
+    turns = np.linspace(0.0, 5.0, 61)
+    coil = np.stack([0.45 + 0.18 * np.cos(2 * np.pi * turns), -0.45 + 0.18 * np.sin(2 * np.pi * turns),
+                     np.linspace(base_top + 0.03, 0.25, turns.size)], axis=1)
+    # Sagging cable from the pole to the base: a quadratic Bezier curve.
+    s_curve = np.linspace(0.0, 1.0, 21)[:, None]
+    start, control, end = np.array([0.0, 0.0, 0.45]), np.array([-0.55, 0.25, 0.3]), np.array([-0.8, 0.55, base_top + 0.012])
+    sag = (1 - s_curve) ** 2 * start + 2 * (1 - s_curve) * s_curve * control + s_curve**2 * end
+    guy_colour = ((0.95, 0.72, 0.08), (0.95, 0.72, 0.08))
+    guys = (_capsule((0.0, 0.0, 0.5), (0.88, 0.88, base_top + 0.008), 0.008, guy_colour),
+            _capsule((0.0, 0.0, 0.5), (-0.88, -0.88, base_top + 0.008), 0.008, guy_colour))
+    return _SceneSpec(
+        primitives=(
+            _box((0.0, 0.0, -0.92), (0.95, 0.95, 0.04), (_CREAM, (0.20, 0.36, 0.42)), _kernels.CHECKER, (3.5, 3.5, 0.0)),
+            *legs,
+            pole,
+            head,
+            *_polyline(coil, 0.015, ((0.60, 0.08, 0.08), (0.60, 0.08, 0.08)), specular=0.3, shininess=16.0),
+            *_polyline(sag, 0.012, ((0.06, 0.06, 0.07), (0.06, 0.06, 0.07))),
+            *guys,
+        ),
+        light_towards=(0.45, -0.35, 1.0),
+        ambient=0.3,
+        res=100,
+        n_train=100,
+        n_val=10,
+        n_test=20,
+    )
+
+
+_SPECS = {"primitives": _primitives_spec, "lattice": _lattice_spec, "tiny": _tiny_spec, "wires": _wires_spec}
 
 
 @dataclass(frozen=True)
@@ -248,7 +306,7 @@ def make_scene(
 
     Parameters
     ----------
-    name : {"primitives", "lattice", "tiny"}
+    name : {"primitives", "lattice", "tiny", "wires"}
         Which scene (see the module docstring); ``SCENE_NAMES`` lists them.
     out_dir : str or PathLike
         Folder to write ``transforms_{train,val,test}.json`` and ``{split}/r_K.png`` into (created

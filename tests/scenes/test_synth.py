@@ -192,7 +192,7 @@ def test_texture_parity_hand_values():
 
 
 def _signed_distances(points, kinds, params):
-    """Reference: (n_points, n_prims) exact signed distances of spheres, boxes and tori (NumPy)."""
+    """Reference: (n_points, n_prims) exact signed distances of spheres, boxes, tori and capsules (NumPy)."""
     distances = np.empty((points.shape[0], kinds.shape[0]))
     for k, (kind, row) in enumerate(zip(kinds, params)):
         local = points - row[:3]
@@ -201,6 +201,10 @@ def _signed_distances(points, kinds, params):
         elif kind == _kernels.BOX:
             q = np.abs(local) - row[3:6]
             distances[:, k] = np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(axis=1), 0)
+        elif kind == _kernels.CAPSULE:
+            axis = row[3:6] - row[:3]
+            h = np.clip(local @ axis / (axis @ axis), 0.0, 1.0)
+            distances[:, k] = np.linalg.norm(local - h[:, None] * axis, axis=1) - row[6]
         else:
             axis = int(row[5])
             others = [a for a in range(3) if a != axis]
@@ -209,7 +213,7 @@ def _signed_distances(points, kinds, params):
     return distances
 
 
-@pytest.mark.parametrize("name", ["primitives", "lattice"])
+@pytest.mark.parametrize("name", ["primitives", "lattice", "wires"])
 def test_closest_hit_matches_dense_march_reference(name):
     # Reference: march each ray in steps of 0.002 through the exact signed distances. The kernel's
     # hit must lie on the surface of the primitive it names, no march sample before it may be
@@ -240,14 +244,15 @@ def test_closest_hit_matches_dense_march_reference(name):
 
 
 def test_surface_normals_match_distance_gradients():
-    kinds = np.array([_kernels.SPHERE, _kernels.BOX, _kernels.TORUS, _kernels.TORUS])
-    params = np.zeros((4, 8))
+    kinds = np.array([_kernels.SPHERE, _kernels.BOX, _kernels.TORUS, _kernels.TORUS, _kernels.CAPSULE])
+    params = np.zeros((5, 8))
     params[0, :4] = (0.1, 0.2, 0.3, 0.7)
     params[1, :6] = (0.0, 0.5, 0.0, 0.3, 0.4, 0.5)
     params[2, :6] = (0.2, 0.0, 0.1, 0.6, 0.2, 2)
     params[3, :6] = (0.0, 0.3, 0.0, 0.5, 0.1, 0)
+    params[4, :7] = (-0.3, 0.1, 0.0, 0.4, -0.2, 0.5, 0.15)
     rng = np.random.default_rng(2)
-    for k in range(4):
+    for k in range(5):
         for _ in range(20):
             origin = params[k, :3] + 3.0 * rng.normal(size=3)
             target = params[k, :3] + 0.2 * rng.normal(size=3)
@@ -275,6 +280,9 @@ def test_scene_geometry_inside_bounds(name):
             extent = np.full(3, row[3])
         elif kind == _kernels.BOX:
             extent = row[3:6]
+        elif kind == _kernels.CAPSULE:
+            centre = (row[:3] + row[3:6]) / 2
+            extent = np.abs(row[3:6] - row[:3]) / 2 + row[6]
         else:
             extent = np.full(3, row[3] + row[4])
             extent[int(row[5])] = row[4]
@@ -291,7 +299,7 @@ def test_zero_val_views_writes_no_val_split(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(name="teapot"), "unknown scene 'teapot'; valid scenes: primitives, lattice, tiny"),
+        (dict(name="teapot"), "unknown scene 'teapot'; valid scenes: primitives, lattice, tiny, wires"),
         (dict(res=7), r"res must be an integer in \[8, 4096\]"),
         (dict(n_train=0), r"n_train must be an integer in \[1, 10000\]"),
         (dict(n_test=0), r"n_test must be an integer in \[1, 10000\]"),

@@ -130,11 +130,12 @@ def test_downscale_box_filters_premultiplied_colour(tmp_path):
     np.testing.assert_allclose(half.images[0, 0, 1], [0.3, 0, 0, 1], rtol=1e-6)
 
 
-def test_downscale_crops_sizes_that_do_not_divide(tmp_path):
-    _write_split(tmp_path, "train", n=1, height=7, width=9)
-    scene = load_scene(tmp_path, downscale=2)
-    assert (scene.height, scene.width) == (3, 4)
-    assert scene.focal == pytest.approx(0.5 * 9 / math.tan(0.5 * ANGLE) / 2)
+def test_downscale_must_divide_the_image_size(tmp_path):
+    _write_split(tmp_path, "train", n=1, height=6, width=9)
+    with pytest.raises(ValueError, match=r"r_0.png: image 9x6 is not divisible by downscale 2; valid: 1 or a "
+                                         r"common divisor of 9 and 6 \(3\)"):
+        load_scene(tmp_path, downscale=2)
+    assert load_scene(tmp_path, downscale=3).width == 3
 
 
 @pytest.mark.parametrize("downscale", [0, -1, 1.5, True])

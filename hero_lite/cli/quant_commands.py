@@ -8,8 +8,8 @@ import click
 
 from hero_lite.cli.group import UserError, cli, friendly_errors
 from hero_lite.cli.model_commands import load_any_checkpoint
-from hero_lite.cli.options import (check_outputs, json_option, policy_options, policy_source, scene_dir_argument,
-                                   seed_option, write_json)
+from hero_lite.cli.options import (check_outputs, downscale_option, json_option, policy_options, policy_source,
+                                   scene_dir_argument, seed_option, write_json)
 
 
 @cli.command()
@@ -45,12 +45,13 @@ def points(checkpoint, point_set, json_path) -> None:
 @click.option("--calibration", type=click.Choice(["minmax", "percentile"]), default="minmax", show_default=True)
 @click.option("--per-channel", is_flag=True, help="Per-output-channel scales for MLP weights.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Quantized checkpoint (.h5).")
+@downscale_option
 @seed_option
 @json_option
 @click.option("--force", is_flag=True, help="Replace an existing --out file.")
 @friendly_errors
 def quantize(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, point_set, qat_steps, calibration,
-             per_channel, out_path, seed, json_path, force) -> None:
+             per_channel, out_path, downscale, seed, json_path, force) -> None:
     """Quantize CHECKPOINT with a policy, evaluate test PSNR and export a bit-packed model."""
     from hero_lite.quant.run import quantize_run
 
@@ -60,7 +61,8 @@ def quantize(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, p
     source = policy_source(policy_path, uniform, hash_bits, mlp_bits, point_set)
     with click.progressbar(length=qat_steps, label="QAT", file=sys.stderr) as bar:
         result = quantize_run(checkpoint, scene_dir, source, out_path, qat_steps=qat_steps, calibration=calibration,
-                              seed=seed, per_channel=per_channel, progress=lambda step, stats: bar.update(1))
+                              seed=seed, per_channel=per_channel, progress=lambda step, stats: bar.update(1),
+                              scene_downscale=downscale)
     click.echo(f"test PSNR {result['psnr']:.2f} dB (fp32 {result['fp32_psnr']:.2f} dB), "
                f"{result['model_bytes']:,} bytes ({result['compression']:.1f}x smaller than fp32); wrote {out_path}")
     if json_path:
@@ -83,10 +85,11 @@ def quantize(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, p
 @click.option("--synthetic", is_flag=True, help="A generated frame (a sphere), no checkpoint needed: for teaching.")
 @click.option("--timeline", "timeline_path", type=click.Path(dir_okay=False), default=None,
               help="Draw a Gantt chart of unit activity (first view) to this PNG.")
+@downscale_option
 @json_option
 @friendly_errors
 def simulate(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, point_set, accel, views, area_mode,
-             sampled, full_size, synthetic, timeline_path, json_path) -> None:
+             sampled, full_size, synthetic, timeline_path, downscale, json_path) -> None:
     """Latency, area, energy and cost efficiency of a policy on a NeRF accelerator.
 
     Traces test views of SCENE_DIR with CHECKPOINT (the model's own marching and hash indices) and
@@ -101,8 +104,8 @@ def simulate(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, p
     config = load_config(accel)
     source = policy_source(policy_path, uniform, hash_bits, mlp_bits, point_set)
     if synthetic:
-        if checkpoint or scene_dir:
-            raise UserError("--synthetic takes no CHECKPOINT or SCENE_DIR")
+        if checkpoint or scene_dir or downscale != 1:
+            raise UserError("--synthetic takes no CHECKPOINT, SCENE_DIR or --downscale")
         from hero_lite.nerf.config import ModelConfig
 
         model_config = ModelConfig()
@@ -119,7 +122,7 @@ def simulate(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, p
 
         model, hooks, _ = load_any_checkpoint(checkpoint)
         policy = source(model.config)
-        test = load_scene(scene_dir, "test")
+        test = load_scene(scene_dir, "test", downscale)
         traces = trace_views(model, test, tuple(range(min(views, test.n_views))), hooks=hooks)
         workloads = [workload_from_trace(t, model.config, policy.point_set, full_size) for t in traces]
     cost = policy_cost(workloads, policy, config, area_mode=area_mode,

@@ -10,7 +10,7 @@ import click
 
 from hero_lite.cli.group import UserError, cli, friendly_errors
 from hero_lite.cli.options import (budgets_given, check_outputs, force_option, json_option, scene_dir_argument,
-                                   search_options, search_seed_option, write_json)
+                                   search_downscale_option, search_options, search_seed_option, write_json)
 
 
 def _search_progress(bar, state):
@@ -42,7 +42,8 @@ QUICK_TRAIN_STEPS = 200
 QUICK_SEARCH = {"episodes": 4, "qat_steps": 4, "final_qat_steps": 10, "final_candidates": 1, "val_views": 2}
 
 
-def search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path, quick=False):
+def search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path, quick=False,
+                  downscale=None):
     from hero_lite.search.hero import SearchConfig
 
     data = dict(QUICK_SEARCH) if quick else {}
@@ -57,6 +58,8 @@ def search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, rew
         data["area_mode"] = area_mode
     if qat_steps is not None:
         data["qat_steps"] = qat_steps
+    if downscale is not None:
+        data["scene_downscale"] = downscale
     if reward is not None:
         data["reward"] = dict(data.get("reward", {}), kind=reward)
     try:
@@ -87,18 +90,20 @@ def read_config_file(path: str) -> dict:
 @search_options
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--resume", is_flag=True, help="Continue the search in OUT from its log and saved agent.")
+@search_downscale_option
 @search_seed_option
 @json_option
 @force_option
 @friendly_errors
 def search(checkpoint, scene_dir, latency_budget, area_budget, energy_budget, size_budget, accel, episodes, point_set,
-           area_mode, qat_steps, reward, config_path, out_dir, resume, seed, json_path, force) -> None:
+           area_mode, qat_steps, reward, config_path, out_dir, resume, downscale, seed, json_path, force) -> None:
     """HERO search: a DDPG agent picks bits per point; the simulator prices each policy."""
     from hero_lite.runfolder import claimed
     from hero_lite.search.hero import hero_search
 
     budgets = budgets_given(latency_budget, area_budget, energy_budget, size_budget)
-    config = search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path)
+    config = search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path,
+                           downscale=downscale)
     check_outputs({"CHECKPOINT": checkpoint, "SCENE_DIR": scene_dir, "--config": config_path}, {"--json": json_path})
     state = {"best": None}
     with claimed(out_dir, "search", resume=resume, force=force), \
@@ -129,33 +134,36 @@ def _echo_summary(summary: dict, out_dir: str) -> None:
               help=f"A quick check that everything works: {QUICK_TRAIN_STEPS} training steps, "
                    f"{QUICK_SEARCH['episodes']} short episodes, one short final fine-tune (options still override).")
 @click.option("--resume", is_flag=True,
-              help="Continue the run in OUT: keep its checkpoint (if trained on SCENE_DIR as it is now), "
-                   "continue its search.")
+              help="Continue the run in OUT: keep its checkpoint (if trained on SCENE_DIR as it is now, at the "
+                   "same --downscale), continue its search.")
+@search_downscale_option
 @search_seed_option
 @json_option
 @force_option
 @friendly_errors
 def run(scene_dir, out_dir, latency_budget, area_budget, energy_budget, size_budget, accel, episodes, point_set,
-        area_mode, qat_steps, reward, config_path, train_steps, quick, resume, seed, json_path, force) -> None:
+        area_mode, qat_steps, reward, config_path, train_steps, quick, resume, downscale, seed, json_path,
+        force) -> None:
     """The main job: train the fp32 NeRF, search a policy, write the summary and pictures."""
     from hero_lite.nerf.pipeline import train_run
     from hero_lite.runfolder import claimed
     from hero_lite.search.run import check_budget_before_training, main_job, trained_checkpoint
 
     budgets = budgets_given(latency_budget, area_budget, energy_budget, size_budget)
-    config = search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path, quick)
+    config = search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path, quick,
+                           downscale)
     if train_steps is None:
         train_steps = QUICK_TRAIN_STEPS if quick else 2000
     check_outputs({"SCENE_DIR": scene_dir, "--config": config_path}, {"--json": json_path})
     with claimed(out_dir, "run", resume=resume, force=force):
-        checkpoint = trained_checkpoint(out_dir, scene_dir)
+        checkpoint = trained_checkpoint(out_dir, scene_dir, config.scene_downscale)
         if checkpoint is not None:
             click.echo(f"reusing {checkpoint}")
         else:
             check_budget_before_training(scene_dir, config)
             with click.progressbar(length=train_steps, label="training fp32", file=sys.stderr) as bar:
                 metrics = train_run(scene_dir, out_dir, steps=train_steps, seed=config.seed,
-                                    progress=lambda step, stats: bar.update(1))
+                                    progress=lambda step, stats: bar.update(1), scene_downscale=config.scene_downscale)
             click.echo(f"fp32: {metrics['steps']} steps in {metrics['train_seconds']:.0f} s, "
                        f"test PSNR {metrics['test_psnr']:.2f} dB")
         state = {"best": None}
@@ -232,12 +240,13 @@ def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
 @click.option("--caq-steps", type=click.IntRange(min=1), default=300, show_default=True,
               help="QAT steps of the bit learning (CAQ: 3000; the bit rate is scaled to match).")
 @search_options
+@search_downscale_option
 @search_seed_option
 @force_option
 @friendly_errors
 def compare(checkpoint, scene_dir, out_dir, methods, caq_mode, caq_target, caq_penalty, caq_steps, latency_budget,
             area_budget, energy_budget, size_budget, accel, episodes, point_set, area_mode, qat_steps, reward,
-            config_path, seed, force) -> None:
+            config_path, downscale, seed, force) -> None:
     """Run HERO and the baselines on one checkpoint; write compare.json, compare.md and pareto.png.
 
     Every method's final policy gets the same final QAT and the same test-view report. HAQ-like and
@@ -249,7 +258,8 @@ def compare(checkpoint, scene_dir, out_dir, methods, caq_mode, caq_target, caq_p
 
     method_list = parse_methods(methods)
     budgets = budgets_given(latency_budget, area_budget, energy_budget, size_budget)
-    config = search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path)
+    config = search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path,
+                           downscale=downscale)
     caq = BitLearningConfig(mode=caq_mode, target_psnr=caq_target, penalty=caq_penalty, steps=caq_steps)
     if not os.path.exists(checkpoint):
         raise UserError(f"checkpoint not found: {checkpoint}")

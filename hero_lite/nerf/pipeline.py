@@ -51,18 +51,21 @@ def train_run(
     model_config: ModelConfig | None = None,
     train_config: TrainConfig | None = None,
     progress: Callable[[int, StepStats], None] | None = None,
+    scene_downscale: int = 1,
 ) -> dict:
     """Train on the scene's train split, evaluate on val and test, write the run folder.
 
+    Every split is read at 1/scene_downscale of its image size (`hero_lite.scenes.load_scene`);
+    the factor is recorded in `config.json` and `metrics.json` as "scene_downscale".
     Returns the metrics dict written to `run_dir/metrics.json`: test_psnr, test_ssim, val_psnr
     (dB), steps, train_seconds, samples_per_s, eval_rays_per_s, jit_seconds, ...
     """
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
     scene_digest = folder_digest(scene_dir)  # of the files this run reads, before it reads them
-    train_scene = load_scene(scene_dir, "train")
-    val_scene = load_scene(scene_dir, "val")
-    test_scene = load_scene(scene_dir, "test")
+    train_scene = load_scene(scene_dir, "train", scene_downscale)
+    val_scene = load_scene(scene_dir, "val", scene_downscale)
+    test_scene = load_scene(scene_dir, "test", scene_downscale)
     jit_seconds = warm_up(model_config, train_scene)
 
     rng = np.random.default_rng(seed)
@@ -72,6 +75,7 @@ def train_run(
     test = evaluate(model, test_scene)
     metrics = {
         "scene": os.path.abspath(scene_dir),
+        "scene_downscale": scene_downscale,
         "seed": seed,
         "budget": {"steps": steps} if steps is not None else {"seconds": seconds},
         "steps": summary.steps,
@@ -92,6 +96,7 @@ def train_run(
     save_checkpoint(os.path.join(run_dir, "checkpoint.h5"), model, metadata)
     write_json_atomically(os.path.join(run_dir, "config.json"),
                           {"model": model_config.to_dict(), "train": train_config.to_dict(), "seed": seed,
-                           "scene": os.path.abspath(scene_dir), "scene_digest": scene_digest})
+                           "scene": os.path.abspath(scene_dir), "scene_digest": scene_digest,
+                           "scene_downscale": scene_downscale})
     write_json_atomically(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics

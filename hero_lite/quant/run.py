@@ -35,18 +35,20 @@ def quantize_model(model: NGPModel, policy: QuantPolicy, train_scene: Scene, rng
 
 def quantize_run(checkpoint: str, scene_dir: str, policy_source, out_path: str | None, qat_steps: int = 0,
                  calibration: str = "minmax", seed: int = 0, qat_lr: float = QAT_LR, per_channel: bool = False,
-                 progress: Callable | None = None) -> dict:
+                 progress: Callable | None = None, scene_downscale: int = 1) -> dict:
     """Quantize the fp32 `checkpoint` with a policy and report test PSNR and exact model bytes.
 
     Parameters
     ----------
     policy_source : QuantPolicy, or a callable config -> QuantPolicy (for command-line shorthands).
     out_path : where to write the packed quantized checkpoint (None: do not write).
+    scene_downscale : the train and test views are read at 1/scene_downscale of their image size
+        (`hero_lite.scenes.load_scene`).
 
     Returns
     -------
     dict with psnr, ssim, fp32_psnr (dB), model_bytes, fp32_bytes, compression, policy, qat_steps,
-    calibration, seconds.
+    calibration, scene_downscale, seconds.
     """
     from hero_lite.scenes import load_scene
 
@@ -56,8 +58,8 @@ def quantize_run(checkpoint: str, scene_dir: str, policy_source, out_path: str |
         policy = QuantPolicy.from_dict(policy_source.to_dict(), model.config)  # rejects another model's policy
     else:
         policy = policy_source(model.config)
-    train_scene = load_scene(scene_dir, "train")
-    test_scene = load_scene(scene_dir, "test")
+    train_scene = load_scene(scene_dir, "train", scene_downscale)
+    test_scene = load_scene(scene_dir, "test", scene_downscale)
     rng = np.random.default_rng(seed)
     fp32 = evaluate(model, test_scene, with_ssim=False)
     hooks = quantize_model(model, policy, train_scene, rng, qat_steps=qat_steps, calibration=calibration,
@@ -80,6 +82,7 @@ def quantize_run(checkpoint: str, scene_dir: str, policy_source, out_path: str |
         "policy": policy.to_dict(),
         "qat_steps": qat_steps,
         "calibration": calibration,
+        "scene_downscale": scene_downscale,
         "per_view": result.per_view,
         "seconds": time.perf_counter() - start,
     }

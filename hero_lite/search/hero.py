@@ -63,7 +63,11 @@ class SearchConfig:
     final_candidates : how many of the best distinct policies (by episode reward) get the final
         fine-tune and a second validation score before one is picked (1: HAQ's choice, the best
         episode alone).
-    val_views, val_downscale : validation views scored per episode, and their downscale factor.
+    scene_downscale : every split of the scene is read at 1/scene_downscale of its image size
+        (`hero_lite.scenes.load_scene`'s downscale: area average, focal / N); e.g. 8 for
+        NeRF-synthetic's 800x800 views.
+    val_views, val_downscale : validation views scored per episode, and their further downscale
+        factor (on top of scene_downscale).
     reward : RewardConfig fields; ddpg : DDPGConfig fields (episodes is taken from here).
     start : the actor's policy before the first update: 'reference' (fitted to pick the reference
         policy's bits at every step, `DDPGAgent.imitate`) or 'random' (HAQ: a freshly initialised
@@ -82,6 +86,7 @@ class SearchConfig:
     qat_samples: int = 1 << 15
     final_qat_steps: int = 300
     final_candidates: int = 3
+    scene_downscale: int = 1
     val_views: int = 4
     val_downscale: int = 2
     reward: dict = field(default_factory=dict)
@@ -94,7 +99,7 @@ class SearchConfig:
                           ("seed", int), ("reference_bits", int)):
             if not isinstance(getattr(self, key), kind) or isinstance(getattr(self, key), bool):
                 raise ValueError(f"search {key} = {getattr(self, key)!r}; valid: a {kind.__name__}")
-        for key in ("episodes", "val_views", "val_downscale", "qat_samples", "final_candidates"):
+        for key in ("episodes", "scene_downscale", "val_views", "val_downscale", "qat_samples", "final_candidates"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"search {key} = {value!r}; valid: integer >= 1")
@@ -219,11 +224,12 @@ class SearchSetup:
 
 
 def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetup:
-    """Load the model and views, trace the cost frame (validation view 0), build the evaluator."""
+    """Load the model and views (at `config.scene_downscale`), trace the cost frame (validation
+    view 0), build the evaluator."""
     model, _ = load_checkpoint(checkpoint)
-    train_scene = load_scene(scene_dir, "train")
-    val_full = load_scene(scene_dir, "val")
-    test_scene = load_scene(scene_dir, "test")
+    train_scene = load_scene(scene_dir, "train", config.scene_downscale)
+    val_full = load_scene(scene_dir, "val", config.scene_downscale)
+    test_scene = load_scene(scene_dir, "test", config.scene_downscale)
     val_scene = downscale_views(val_full, config.val_downscale, min(config.val_views, val_full.n_views))
     accel = load_config(config.accel)
     traces = trace_views(model, val_full, (0,))
@@ -334,17 +340,35 @@ def input_digests(checkpoint: str, scene_dir: str, config: SearchConfig) -> dict
             "accel": hashlib.sha256(accel).hexdigest()}
 
 
+def changed_settings(saved: dict, config: SearchConfig) -> list[str]:
+    """The settings of `config` that differ from a run folder's recorded ones, as "key saved -> now".
+
+    A setting missing from `saved` (a folder started before the setting existed) counts as its
+    default, so such a folder still resumes with the default.
+    """
+    defaults, now = SearchConfig().to_dict(), config.to_dict()
+    changed = [f"{key} {saved.get(key, defaults[key])!r} -> {value!r}" for key, value in now.items()
+               if saved.get(key, defaults[key]) != value]
+    return changed + [f"{key} {saved[key]!r} -> (unknown)" for key in saved if key not in now]
+
+
 def check_resumable(out_dir: str, config: SearchConfig, checkpoint: str, inputs: dict[str, str]) -> None:
     """Raise ValueError unless the search in `out_dir` can be continued with these settings and
-    inputs: same SearchConfig and checkpoint path, unchanged scene, checkpoint and accelerator
-    (digests recorded at the start), and a log that holds every episode the saved agent learnt from."""
+    inputs: same SearchConfig (`changed_settings`; scene_downscale included) and checkpoint path,
+    unchanged scene, checkpoint and accelerator (digests recorded at the start), and a log that
+    holds every episode the saved agent learnt from."""
     config_path = os.path.join(out_dir, "config.json")
     if not os.path.exists(config_path):
         raise FileNotFoundError(f"nothing to resume: {config_path} not found")
     with open(config_path) as f:
         saved = json.load(f)
-    if saved.get("search") != config.to_dict() or saved.get("checkpoint") != os.path.abspath(checkpoint):
-        raise ValueError(f"--resume: {out_dir} was started with other settings ({config_path})")
+    changed = changed_settings(saved.get("search") or {}, config)
+    if changed:
+        raise ValueError(f"--resume: {out_dir} was started with other settings ({'; '.join(changed)}; see "
+                         f"{config_path}); resume with the same settings or start a new search with another --out")
+    if saved.get("checkpoint") != os.path.abspath(checkpoint):
+        raise ValueError(f"--resume: {out_dir} was started with checkpoint {saved.get('checkpoint')}, not "
+                         f"{os.path.abspath(checkpoint)}")
     changed = [name for name, digest in inputs.items() if saved.get("inputs", {}).get(name) != digest]
     if changed:
         what = {"scene": "scene's files", "checkpoint": "checkpoint", "accel": "accelerator config"}

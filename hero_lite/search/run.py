@@ -22,9 +22,10 @@ from hero_lite.search.hero import SearchConfig, hero_search
 
 
 def draw_pictures(checkpoint: str, quantized: str, scene_dir: str, out_dir: str, policy_bits: dict[str, int],
-                  title: str) -> None:
-    """`test_view.png` (ground truth, fp32, quantized, error) and `bits.png` (bits per point)."""
-    test = load_scene(scene_dir, "test")
+                  title: str, scene_downscale: int = 1) -> None:
+    """`test_view.png` (ground truth, fp32, quantized, error; test view 0 read at 1/scene_downscale)
+    and `bits.png` (bits per point)."""
+    test = load_scene(scene_dir, "test", scene_downscale)
     fp32, _ = load_checkpoint(checkpoint)
     qmodel, hooks, _ = load_quantized(quantized)
     target = test.rgb((1.0, 1.0, 1.0))[0]
@@ -59,7 +60,7 @@ def check_budget_before_training(scene_dir: str, config: SearchConfig) -> None:
     """
     if config.point_set != "hero":
         return
-    views = load_scene(scene_dir, "val")
+    views = load_scene(scene_dir, "val", config.scene_downscale)
     model_config = ModelConfig()
     points = quant_points(model_config, "hero")
     workloads = [synthetic_workload(views.width, views.height, focal_px=views.focal)]
@@ -71,21 +72,28 @@ def check_budget_before_training(scene_dir: str, config: SearchConfig) -> None:
                     slack=GENERIC_FRAME_MARGIN, frame=f"a generic {views.width}x{views.height} frame")
 
 
-def trained_checkpoint(out_dir: str, scene_dir: str) -> str | None:
+def trained_checkpoint(out_dir: str, scene_dir: str, scene_downscale: int = 1) -> str | None:
     """`out_dir/checkpoint.h5` when a finished training run in `out_dir` was trained on the scene
-    as it is now (its files' digest, recorded in `config.json`), None when there is no checkpoint.
-    Raises ValueError for a checkpoint trained on another scene, or with no record of its scene."""
+    as it is now (its files' digest, recorded in `config.json`) at the same `scene_downscale`
+    (recorded there too; a folder without the record was trained at 1), None when there is no
+    checkpoint. Raises ValueError for a checkpoint trained on another scene or at another
+    downscale, or with no record of its scene."""
     checkpoint = os.path.join(out_dir, "checkpoint.h5")
     if not os.path.exists(checkpoint):
         return None
+    config_path = os.path.join(out_dir, "config.json")
     try:
-        with open(os.path.join(out_dir, "config.json")) as f:
-            recorded = json.load(f).get("scene_digest")
+        with open(config_path) as f:
+            recorded = json.load(f)
+        recorded_digest, recorded_downscale = recorded.get("scene_digest"), recorded.get("scene_downscale", 1)
     except (OSError, ValueError, AttributeError):
-        recorded = None
-    if recorded != folder_digest(scene_dir):
+        recorded_digest = recorded_downscale = None
+    if recorded_digest != folder_digest(scene_dir):
         raise ValueError(f"{checkpoint} was not trained on {scene_dir} as it is now (no or another scene digest in "
-                         f"{os.path.join(out_dir, 'config.json')}); use another --out")
+                         f"{config_path}); use another --out")
+    if recorded_downscale != scene_downscale:
+        raise ValueError(f"{checkpoint} was trained at --downscale {recorded_downscale}, not {scene_downscale} "
+                         f"({config_path}); use the same --downscale or another --out")
     return checkpoint
 
 
@@ -99,5 +107,6 @@ def main_job(scene_dir: str, out_dir: str, config: SearchConfig, search_progress
     bits = summary["policy"]["points"]
     unquantized = sum(1 for b in bits.values() if b == FLOAT_BITS)
     draw_pictures(checkpoint, os.path.join(search_dir, "quantized.h5"), scene_dir, out_dir, bits,
-                  f"bits per point (hash blue, weights orange, activations green; {unquantized} unquantized)")
+                  f"bits per point (hash blue, weights orange, activations green; {unquantized} unquantized)",
+                  config.scene_downscale)
     return summary

@@ -79,15 +79,16 @@ def trace_views(model: NGPModel, views: Scene, indices: tuple[int, ...] = (0,), 
 
 
 def trace_workload(checkpoint: str, scene_dir: str, split: str = "test", views: int = 1, point_set: str = "hero",
-                   full_size: bool = False) -> list[Workload]:
-    """Workloads of the first `views` views of a split, traced with an fp32 checkpoint."""
+                   full_size: bool = False, scene_downscale: int = 1) -> list[Workload]:
+    """Workloads of the first `views` views of a split (read at 1/scene_downscale of the image
+    size, `hero_lite.scenes.load_scene`), traced with an fp32 checkpoint."""
     from hero_lite.nerf.checkpoint import load_checkpoint
     from hero_lite.scenes import load_scene
 
     if not os.path.isdir(scene_dir):
         raise FileNotFoundError(f"scene folder not found: {scene_dir}")
     model, _ = load_checkpoint(checkpoint)
-    scene = load_scene(scene_dir, split)
+    scene = load_scene(scene_dir, split, scene_downscale)
     traces = trace_views(model, scene, tuple(range(min(views, scene.n_views))))
     return [workload_from_trace(t, model.config, point_set, full_size) for t in traces]
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hero_lite.scenes import held_out_indices, load_scene, look_at, save_scene
-from hero_lite.scenes import blender
+from hero_lite.scenes import blender, held_out_indices, load_scene, look_at, save_scene
 
 ANGLE = 0.6911112070083618
 
@@ -244,34 +243,34 @@ def test_no_transforms_file_at_all(tmp_path):
 # ----------------------------------------------------------------------------- refusals
 
 REFUSALS = {
-    "non_square": (dict(fl_x=10.0, fl_y=10.02), None,
+    "non_square": ({"fl_x": 10.0, "fl_y": 10.02}, None,
                    r"frames\[0\]: focal lengths 10 px \(x\) and 10.02 px \(y\) differ by more than 0.1%; non-square"),
-    "non_square_angles": (dict(camera_angle_x=ANGLE, camera_angle_y=ANGLE), None, "non-square pixels"),
-    "cx_off_centre": (dict(fl_x=10.0, cx=4.6), None,
+    "non_square_angles": ({"camera_angle_x": ANGLE, "camera_angle_y": ANGLE}, None, "non-square pixels"),
+    "cx_off_centre": ({"fl_x": 10.0, "cx": 4.6}, None,
                       r"frames\[0\]: principal point 'cx' = 4.6 px is more than 0.5 px from the image centre 4 px"),
-    "cy_per_frame": (dict(fl_x=10.0), lambda k: {"cy": 0.0} if k == 1 else {}, r"frames\[1\]: principal point 'cy'"),
-    "distortion": (dict(fl_x=10.0, k1=0.01, k2=0.0, p1=-0.002), None,
+    "cy_per_frame": ({"fl_x": 10.0}, lambda k: {"cy": 0.0} if k == 1 else {}, r"frames\[1\]: principal point 'cy'"),
+    "distortion": ({"fl_x": 10.0, "k1": 0.01, "k2": 0.0, "p1": -0.002}, None,
                    r"transforms.json: lens distortion \(k1 = 0.01, p1 = -0.002\) is not supported"),
-    "distortion_per_frame": (dict(fl_x=10.0), lambda k: {"k2": 0.1}, r"frames\[0\]: lens distortion \(k2 = 0.1\)"),
-    "fisheye": (dict(fl_x=10.0, is_fisheye=True), None, "fisheye lenses are not supported"),
-    "latlong": (dict(fl_x=10.0, latlong=True), None, r"'latlong' \(an instant-ngp lens model\) is not supported"),
-    "width_mismatch": (dict(fl_x=10.0, w=16, h=6), None, r"frames\[0\]: 'w' is 16 but the image is 8x6 pixels"),
-    "focal_differs_per_frame": (dict(), lambda k: {"fl_x": 10.0 + k}, r"frames\[1\]: focal length 11 px differs from "
-                                                                       r"the split's first frame \(10 px\)"),
-    "aabb_scale_too_big": (dict(fl_x=10.0, aabb_scale=32), None, r"'aabb_scale' 32 \(box \+-48\).*extent <= 64"),
-    "aabb_scale_not_a_number": (dict(fl_x=10.0, aabb_scale="big"), None, "'aabb_scale' must be a number > 0"),
-    "scale_with_aabb_scale": (dict(fl_x=10.0, aabb_scale=2, scale=0.5), None,
+    "distortion_per_frame": ({"fl_x": 10.0}, lambda k: {"k2": 0.1}, r"frames\[0\]: lens distortion \(k2 = 0.1\)"),
+    "fisheye": ({"fl_x": 10.0, "is_fisheye": True}, None, "fisheye lenses are not supported"),
+    "latlong": ({"fl_x": 10.0, "latlong": True}, None, r"'latlong' \(an instant-ngp lens model\) is not supported"),
+    "width_mismatch": ({"fl_x": 10.0, "w": 16, "h": 6}, None, r"frames\[0\]: 'w' is 16 but the image is 8x6 pixels"),
+    "focal_differs_per_frame": ({}, lambda k: {"fl_x": 10.0 + k},
+                                r"frames\[1\]: focal length 11 px differs from the split's first frame \(10 px\)"),
+    "aabb_scale_too_big": ({"fl_x": 10.0, "aabb_scale": 32}, None, r"'aabb_scale' 32 \(box \+-48\).*extent <= 64"),
+    "aabb_scale_not_a_number": ({"fl_x": 10.0, "aabb_scale": "big"}, None, "'aabb_scale' must be a number > 0"),
+    "scale_with_aabb_scale": ({"fl_x": 10.0, "aabb_scale": 2, "scale": 0.5}, None,
                               r"'scale' = 0.5 with 'aabb_scale' is not supported.*give the scene box .* as 'aabb'"),
-    "offset_with_aabb_scale": (dict(fl_x=10.0, aabb_scale=2, offset=[0.5, 0.5, 0.0]), None, "'offset' = "),
-    "no_focal": (dict(), None, r"transforms.json: missing key 'camera_angle_x' \(or 'fl_x'\)"),
-    "no_focal_in_one_frame": (dict(), lambda k: {"fl_x": 10.0} if k == 0 else {},
+    "offset_with_aabb_scale": ({"fl_x": 10.0, "aabb_scale": 2, "offset": [0.5, 0.5, 0.0]}, None, "'offset' = "),
+    "no_focal": ({}, None, r"transforms.json: missing key 'camera_angle_x' \(or 'fl_x'\)"),
+    "no_focal_in_one_frame": ({}, lambda k: {"fl_x": 10.0} if k == 0 else {},
                               r"frames\[1\]: missing key 'camera_angle_x'"),
-    "fl_x_not_a_number": (dict(fl_x="wide"), None, "'fl_x' must be a focal length in pixels, finite and > 0, got 'wide'"),
-    "fl_x_negative": (dict(fl_x=-3.0), None, "'fl_x' must be a focal length"),
-    "angle_y_out_of_range": (dict(camera_angle_y=4.0), None, r"'camera_angle_y' must be a number of radians in \(0, pi\)"),
-    "cx_not_a_number": (dict(fl_x=10.0, cx=None), None, "'cx' must be a finite number, got None"),
-    "w_not_an_integer": (dict(fl_x=10.0, w=8.5), None, "'w' must be an image size in pixels, an integer >= 1, got 8.5"),
-    "fisheye_not_a_bool": (dict(fl_x=10.0, is_fisheye="no"), None, "'is_fisheye' must be true or false"),
+    "fl_x_not_a_number": ({"fl_x": "wide"}, None, "'fl_x' must be a focal length in pixels, finite and > 0, got 'wide'"),
+    "fl_x_negative": ({"fl_x": -3.0}, None, "'fl_x' must be a focal length"),
+    "angle_y_out_of_range": ({"camera_angle_y": 4.0}, None, r"'camera_angle_y' must be a number of radians in \(0, pi\)"),
+    "cx_not_a_number": ({"fl_x": 10.0, "cx": None}, None, "'cx' must be a finite number, got None"),
+    "w_not_an_integer": ({"fl_x": 10.0, "w": 8.5}, None, "'w' must be an image size in pixels, an integer >= 1, got 8.5"),
+    "fisheye_not_a_bool": ({"fl_x": 10.0, "is_fisheye": "no"}, None, "'is_fisheye' must be true or false"),
 }
 
 

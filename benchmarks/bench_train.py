@@ -2,6 +2,7 @@
 
     python benchmarks/bench_train.py                     # everything (about 25 minutes on 2 cores)
     python benchmarks/bench_train.py --throughput-only   # samples/s and eval rays/s (about 1 minute)
+    python benchmarks/bench_train.py --scene scenes/wires --budgets 120 --set occupancy_threshold=0
 
 Prints one JSON object. Each measurement runs in a child process, so JIT caches, peak RSS and
 thread pools are those of a fresh `hero-lite train`.
@@ -13,6 +14,8 @@ thread pools are those of a fresh `hero-lite train`.
 - jit_cold_s / jit_cached_s: compile time of every training and rendering kernel with an empty
   Numba cache, then with the cache warm;
 - peak_rss_mb: the largest peak resident memory of any child.
+`--set KEY=VALUE` (repeatable) overrides a TrainConfig key in every child, e.g.
+`occupancy_threshold=0` to train and render without culling empty space.
 """
 
 from __future__ import annotations
@@ -29,10 +32,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import peak_rss_mb, provenance, relative, repo_path, run_child  # noqa: E402
 
 
-def child_throughput(scene_dir: str) -> dict:
+def train_config(overrides: list[str]):
+    """TrainConfig with KEY=VALUE overrides (VALUE parsed as JSON: 0, 0.5, true)."""
+    from hero_lite.nerf.config import TrainConfig
+
+    values = {}
+    for item in overrides:
+        key, _, text = item.partition("=")
+        values[key] = json.loads(text)
+    return TrainConfig(**values)
+
+
+def child_throughput(scene_dir: str, overrides: list[str]) -> dict:
     import numpy as np
 
-    from hero_lite.nerf.config import ModelConfig, TrainConfig
+    from hero_lite.nerf.config import ModelConfig
     from hero_lite.nerf.evaluate import evaluate
     from hero_lite.nerf.model import NGPModel
     from hero_lite.nerf.pipeline import warm_up
@@ -44,7 +58,7 @@ def child_throughput(scene_dir: str) -> dict:
     warm_up(ModelConfig(), scene)
     rng = np.random.default_rng(0)
     model = NGPModel.create(ModelConfig(), scene.aabb, rng)
-    trainer = Trainer(model, scene, TrainConfig(), rng)
+    trainer = Trainer(model, scene, train_config(overrides), rng)
     for _ in range(300):
         trainer.step(0.0)
     rates = []
@@ -62,10 +76,10 @@ def child_throughput(scene_dir: str) -> dict:
     }
 
 
-def child_budget(scene_dir: str, seconds: float, seed: int) -> dict:
+def child_budget(scene_dir: str, seconds: float, seed: int, overrides: list[str]) -> dict:
     import numpy as np
 
-    from hero_lite.nerf.config import ModelConfig, TrainConfig
+    from hero_lite.nerf.config import ModelConfig
     from hero_lite.nerf.evaluate import evaluate
     from hero_lite.nerf.model import NGPModel
     from hero_lite.nerf.pipeline import warm_up
@@ -77,7 +91,7 @@ def child_budget(scene_dir: str, seconds: float, seed: int) -> dict:
     warm_up(ModelConfig(), scene)
     rng = np.random.default_rng(seed)
     model = NGPModel.create(ModelConfig(), scene.aabb, rng)
-    summary = train(model, scene, TrainConfig(), rng, seconds=seconds)
+    summary = train(model, scene, train_config(overrides), rng, seconds=seconds)
     evaluation = evaluate(model, test, with_ssim=False)
     return {"seconds": seconds, "seed": seed, "steps": summary.steps, "samples_per_s": summary.samples_per_s,
             "test_psnr": evaluation.psnr, "occupied_fraction": model.occupancy.occupied_fraction(),
@@ -101,14 +115,16 @@ def main() -> None:
     parser.add_argument("--scene", default=repo_path("scenes", "primitives"))
     parser.add_argument("--budgets", default="60,120,300", help="comma-separated training budgets, seconds")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds per budget")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a TrainConfig key in every run (repeatable)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind = args.child[0]
         if kind == "throughput":
-            result = child_throughput(args.scene)
+            result = child_throughput(args.scene, args.set)
         elif kind == "budget":
-            result = child_budget(args.scene, float(args.child[1]), int(args.child[2]))
+            result = child_budget(args.scene, float(args.child[1]), int(args.child[2]), args.set)
         else:
             result = child_jit(args.scene)
         print(json.dumps(result))
@@ -116,8 +132,10 @@ def main() -> None:
 
     me = os.path.abspath(__file__)
     report = {"benchmark": "bench_train", **provenance(), "scene": relative(args.scene),
-              "config": "default ModelConfig / TrainConfig (L16 F2 T2^15, 2^16 samples per step)"}
-    throughput = run_child([me, "--scene", args.scene, "--child", "throughput"])
+              "config": "default ModelConfig / TrainConfig (L16 F2 T2^15, 2^16 samples per step)",
+              "train_overrides": args.set}
+    overrides = [arg for item in args.set for arg in ("--set", item)]
+    throughput = run_child([me, "--scene", args.scene, *overrides, "--child", "throughput"])
     report.update({k: throughput[k] for k in ("samples_per_s", "samples_per_s_mean", "eval_rays_per_s",
                                               "eval_mean_samples_per_ray")})
     rss = [throughput["peak_rss_mb"]]
@@ -130,7 +148,7 @@ def main() -> None:
         report["jit_cached_s"] = cached["seconds"]
         psnr = {}
         for budget in [float(b) for b in args.budgets.split(",")]:
-            runs = [run_child([me, "--scene", args.scene, "--child", "budget", str(budget), seed])
+            runs = [run_child([me, "--scene", args.scene, *overrides, "--child", "budget", str(budget), seed])
                     for seed in args.seeds.split(",")]
             rss += [r["peak_rss_mb"] for r in runs]
             psnr[f"{budget:g}"] = {"mean": statistics.mean(r["test_psnr"] for r in runs), "runs": runs}

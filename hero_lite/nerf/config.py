@@ -177,6 +177,11 @@ class TrainConfig:
     Schedules are defined by progress: a fraction of `steps` for step-budgeted runs, a fraction of
     the wall-clock budget for time-budgeted ones. `lr_decay_at` lists the progress fractions at which
     the learning rate is multiplied by `lr_decay_factor`.
+
+    Occupancy: no cell is culled by its learned density during the first `occupancy_warmup_steps`
+    steps; `occupancy_carve` removes from the start the cells some training view sees through (its
+    alpha is 0 there); `occupancy_splat` lets every training sample raise its cell's value, so a cell
+    that rays keep hitting with density is not culled on one unlucky random point.
     """
 
     lr: float = 1e-2
@@ -194,6 +199,8 @@ class TrainConfig:
     occupancy_decay: float = 0.95
     occupancy_threshold: float = 0.01
     occupancy_warmup_steps: int = 256
+    occupancy_carve: bool = True
+    occupancy_splat: bool = True
     random_background: bool = True
 
     def __post_init__(self) -> None:
@@ -203,6 +210,9 @@ class TrainConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"train {key} = {value!r}; valid: integer >= 1")
+        for key in ("occupancy_carve", "occupancy_splat", "random_background"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"train {key} = {getattr(self, key)!r}; valid: true, false")
         if not self.lr > 0:
             raise ValueError(f"train lr = {self.lr!r}; valid: > 0")
         ranges = {

@@ -1,7 +1,8 @@
 """Training of the NGP model on a Blender-format scene, forward and backward by hand.
 
 One step (instant-ngp / nerfacc recipe: NGP paper section 4, instant-ngp `testbed_nerf.cu`):
-1. occupancy update on the instant-ngp schedule (all cells for the first 256 steps);
+1. occupancy update on the instant-ngp schedule (all cells for the first 256 steps, which cull
+   none; cells the training views see through are carved at the start), see `occupancy`;
 2. random pixels of random training views (pixel centres), jittered constant-step marching
    with empty-space skipping, packed samples;
 3. forward, compositing over a random background per ray (the target is composited over the same
@@ -25,7 +26,7 @@ from hero_lite.nerf.config import TrainConfig
 from hero_lite.nerf.hooks import QuantHooks
 from hero_lite.nerf.metrics import mse_to_psnr
 from hero_lite.nerf.model import NGPModel
-from hero_lite.nerf.occupancy import update_interval
+from hero_lite.nerf.occupancy import carve_empty_cells, update_interval
 from hero_lite.nerf.optim import Adam
 from hero_lite.nerf.render import TRANSMITTANCE_EPS, composite, composite_backward, march_rays, ray_aabb
 from hero_lite.nerf.sh import sh_encode
@@ -159,6 +160,11 @@ class Trainer:
                               eps=config.adam_eps, weight_decay=config.weight_decay)
         self.n_rays = config.initial_rays
         self.step_index = 0
+        self.hull = None
+        if update_occupancy and config.occupancy_carve:
+            self.hull = carve_empty_cells(scene.images[..., 3], scene.poses, scene.focal, model.aabb,
+                                          model.occupancy.res)
+            model.occupancy.bitfield = model.occupancy.bitfield & self.hull
 
     def _occupancy_step(self) -> None:
         step = self.step_index
@@ -168,6 +174,7 @@ class Trainer:
         self.model.occupancy.update(
             lambda pts: self.model.density(pts, self.hooks), self.rng, self.model.config.step_size,
             all_cells=step < cfg.occupancy_warmup_steps, decay=cfg.occupancy_decay, threshold=cfg.occupancy_threshold,
+            mask=self.hull,
         )
 
     def _forward_batch(self):
@@ -202,6 +209,8 @@ class Trainer:
         n_rays, n_samples = batch.n_rays, batch.n_samples
         grad_sigmas, grad_rgbs = composite_backward(fwd.sigmas, fwd.rgbs, model.config.step_size, batch.ray_offsets,
                                                     colors, grad_colors, TRANSMITTANCE_EPS)
+        if self.update_occupancy and cfg.occupancy_splat:
+            model.occupancy.splat(batch.positions, fwd.sigmas, model.config.step_size)
         model.backward(fwd, grad_sigmas, grad_rgbs, self.grads, self.hooks)
         lr = learning_rate(cfg, progress)
         self.optimizer.step(self.grads, lr)

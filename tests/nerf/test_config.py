@@ -31,7 +31,8 @@ def _non_default(cls):
         TrainConfig: dict(lr=3e-3, lr_decay_at=[0.6], lr_decay_factor=0.5, adam_beta1=0.8, adam_beta2=0.95,
                           adam_eps=1e-12, weight_decay=1e-5, samples_per_step=1024, initial_rays=256, max_rays=2048,
                           loss="mse", huber_delta=0.2, occupancy_decay=0.9, occupancy_threshold=0.02,
-                          occupancy_warmup_steps=16, random_background=False),
+                          occupancy_warmup_steps=16, occupancy_carve=False, occupancy_splat=False,
+                          random_background=False),
     }[cls]
     assert set(changes) == {f.name for f in dataclasses.fields(cls)}, "a config key is missing from this test"
     return changes
@@ -93,7 +94,8 @@ def test_model_ranges(kwargs, word):
 TRAIN_CASES = [
     (dict(loss="l1"), "loss"), (dict(lr=0.0), "lr"), (dict(samples_per_step=0), "samples_per_step"),
     (dict(occupancy_decay=1.5), "occupancy_decay"), (dict(lr_decay_at=(1.5,)), "lr_decay_at"),
-    # The following values are accepted today and break training silently (reported to the lead):
+    (dict(occupancy_carve=1), "occupancy_carve"), (dict(occupancy_splat="yes"), "occupancy_splat"),
+    # Values that would break training silently if accepted:
     (dict(huber_delta=0.0), "huber_delta"),  # zero loss gradient: nothing learns
     (dict(adam_beta1=1.0), "adam_beta1"),  # bias correction 1 - beta^t = 0: NaN parameters
     (dict(adam_beta2=1.0), "adam_beta2"),

@@ -1,5 +1,6 @@
 """Training: schedule, loss gradients, bit-for-bit determinism and an end-to-end PSNR check."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from hero_lite.nerf.config import HashGridConfig, ModelConfig, TrainConfig
 from hero_lite.nerf.evaluate import evaluate
 from hero_lite.nerf.metrics import psnr
 from hero_lite.nerf.model import PARAM_NAMES, NGPModel
+from hero_lite.nerf.occupancy import carve_empty_cells
 from hero_lite.nerf.train import learning_rate, loss_and_grad, train
 from hero_lite.scenes import load_scene
 
@@ -93,6 +95,19 @@ def test_training_is_deterministic_for_a_seed(tiny_train):
     np.testing.assert_array_equal(a.occupancy.bitfield, b.occupancy.bitfield)
     assert not np.array_equal(a.params["density_w0"], c.params["density_w0"])
     assert not np.array_equal(a.params["hash_table"], c.params["hash_table"])
+
+
+def test_warm_up_keeps_the_carved_hull_and_nothing_else(tiny_train):
+    # during warm-up no cell is culled by density: the bitfield is what the training views' alpha leaves
+    hull = carve_empty_cells(tiny_train.images[..., 3], tiny_train.poses, tiny_train.focal, tiny_train.aabb,
+                             SMALL_MODEL.occupancy_res)
+    assert 0.0 < hull.mean() < 0.5
+    carved, _ = _train_small(tiny_train, seed=3, steps=5)
+    np.testing.assert_array_equal(carved.occupancy.bitfield, hull)
+    uncarved = NGPModel.create(SMALL_MODEL, tiny_train.aabb, np.random.default_rng(3))
+    train(uncarved, tiny_train, dataclasses.replace(SMALL_TRAIN, occupancy_carve=False), np.random.default_rng(3),
+          steps=5)
+    assert uncarved.occupancy.bitfield.all()
 
 
 THREADS_SCRIPT = textwrap.dedent(

@@ -11,7 +11,7 @@ Imports `quant`, `nerf`, `scenes`, `accel` and `rl`; only the command line impor
 """
 
 from hero_lite.search.budget import Budget, enforce_budget, parse_limit
-from hero_lite.search.compare import parse_methods, run_compare
+from hero_lite.search.compare import parse_fractions, parse_methods, pick_match, run_compare, run_matched
 from hero_lite.search.cost import PolicyCost, policy_cost
 from hero_lite.search.env import QuantEnv, RewardConfig
 from hero_lite.search.evaluator import PolicyEvaluator
@@ -34,11 +34,14 @@ __all__ = [
     "enforce_budget",
     "hero_search",
     "main_job",
+    "parse_fractions",
     "parse_limit",
     "parse_methods",
+    "pick_match",
     "policy_cost",
     "prepare",
     "run_compare",
+    "run_matched",
     "run_miniature",
     "trace_workload",
     "workload_from_trace",

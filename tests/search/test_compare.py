@@ -16,7 +16,8 @@ from hero_lite.quant.learned import BitLearningConfig, learn_bit_widths
 from hero_lite.quant.points import quant_points
 from hero_lite.quant.policy import QuantPolicy, uniform_policy
 from hero_lite.search.baselines import bitops_per_sample
-from hero_lite.search.compare import DEFAULT_METHODS, ROW_KEYS, parse_methods
+from hero_lite.search.compare import (DEFAULT_METHODS, MATCH_DB, ROW_KEYS, hero_row_name, matched_budgets,
+                                      parse_fractions, parse_methods, pick_match)
 
 CONFIG = {"episodes": 3, "qat_steps": 2, "qat_samples": 1 << 13, "final_qat_steps": 4, "val_views": 1,
           "budgets": {"latency_ms": "0.95x"}}
@@ -40,6 +41,35 @@ def test_parse_methods():
     for bad, message in (("fast", "unknown method"), ("uniform12", "2..8"), ("hero,hero", "once"), ("", "once")):
         with pytest.raises(ValueError, match=message):
             parse_methods(bad)
+
+
+def test_parse_fractions():
+    assert parse_fractions("0.9, 0.85,0.76") == [0.9, 0.85, 0.76]
+    for bad in ("", "0.9,0.9", "1.2", "0", "fast"):
+        with pytest.raises(ValueError, match="fractions"):
+            parse_fractions(bad)
+
+
+def _row_of(psnr, latency_ms, met=True, fraction=None, model_bytes=100, area=2.0):
+    return {"psnr": psnr, "latency_ms": latency_ms, "budget_met": met, "fraction": fraction, "model_bytes": model_bytes,
+            "cost_efficiency": 1 / (latency_ms * area), "cost_efficiency_fit": 1 / (latency_ms * area * 0.5)}
+
+
+def test_the_match_is_the_fastest_hero_policy_within_the_psnr_margin_that_met_its_budget():
+    caq = _row_of(30.0, 2.0, model_bytes=200)
+    heroes = {"hero@0.9x": _row_of(30.0 - MATCH_DB, 1.8, fraction=0.9),          # at the margin: qualifies
+              "hero@0.8x": _row_of(29.5, 1.2, fraction=0.8),                     # faster but too far below
+              "hero@0.85x": _row_of(30.2, 1.5, met=False, fraction=0.85)}         # missed its budget
+    match = pick_match(caq, heroes)
+    assert match["method"] == "hero@0.9x" and match["fraction"] == 0.9
+    assert match["latency_ratio"] == pytest.approx(2.0 / 1.8)
+    assert match["cost_efficiency_ratio"] == pytest.approx(2.0 / 1.8)  # same area: the latency ratio
+    assert match["model_size_ratio"] == pytest.approx(2.0) and match["psnr_delta_db"] == pytest.approx(-MATCH_DB)
+    heroes["hero@0.75x"] = _row_of(30.05, 1.4, fraction=0.75)
+    assert pick_match(caq, heroes)["method"] == "hero@0.75x"
+    assert pick_match(caq, {"hero@0.8x": heroes["hero@0.8x"]}) is None
+    budgets = matched_budgets({"latency_ms": 2.0, "model_bytes": 123456.0}, 0.85)
+    assert float(budgets["latency_ms"]) == pytest.approx(1.7) and budgets["model_bytes"] == "123456"
 
 
 def test_caq_bits_fall_as_the_penalty_rises(tiny_checkpoint, tiny_scenes):
@@ -79,6 +109,50 @@ def test_compare_runs_every_method_end_to_end(tiny_checkpoint, tiny_dir, tmp_pat
     assert rows["fp32"]["model_bytes"] > rows["uniform8"]["model_bytes"] > rows["uniform6-ptq"]["model_bytes"]
     assert rows["caq"]["point_set"] == "caq" and "hash.all" in rows["caq"]["bits"]
     assert (out / "pareto.png").stat().st_size > 0 and "| hero |" in (out / "compare.md").read_text()
+
+
+def test_compare_by_default_runs_the_matched_protocol(tiny_checkpoint, tiny_dir, tmp_path):
+    config = {k: v for k, v in CONFIG.items() if k != "budgets"}
+    config_path = tmp_path / "search.json"
+    config_path.write_text(json.dumps(config))
+    out = tmp_path / "cmp"
+    # 0.05 lies below the cheapest policy's latency on the edge preset: skipped, not searched
+    result = CliRunner().invoke(cli, ["compare", str(tiny_checkpoint), str(tiny_dir), "--out", str(out), "--config",
+                                      str(config_path), "--episodes", "3", "--caq-steps", "6",
+                                      "--fractions", "0.95,0.05"])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "compare.json").read_text())
+    rows, protocol = data["methods"], data["protocol"]
+    assert protocol["name"] == "matched" and protocol["skipped_fractions"] == [0.05]
+    assert list(rows) == ["caq", hero_row_name(0.95)]
+    caq_frame = rows["caq"]["search_frame"]
+    for fraction in (0.95,):
+        row = rows[hero_row_name(fraction)]
+        assert set(ROW_KEYS) <= set(row)
+        # each search ran under CAQ-like's latency x fraction and CAQ-like's size, on the search frame
+        budgets = matched_budgets(caq_frame, fraction)
+        assert row["budget"]["limits"]["latency_ms"] == pytest.approx(float(budgets["latency_ms"]))
+        assert row["budget"]["limits"]["model_bytes"] == pytest.approx(float(budgets["model_bytes"]))
+        hero_config = json.loads((out / hero_row_name(fraction) / "config.json").read_text())
+        assert hero_config["search"]["budgets"] == budgets
+    assert protocol["match"] == pick_match(rows["caq"], {k: v for k, v in rows.items() if k != "caq"})
+    summary_line = (out / "compare.md").read_text().strip().splitlines()[-1]
+    assert summary_line in result.output
+    assert ("against CAQ-like" in summary_line) == (protocol["match"] is not None)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--latency-budget", "0.9x"], "takes its budgets from CAQ-like"),
+    (["--methods", "hero", "--fractions", "0.9"], "--fractions belongs to the matched protocol"),
+    (["--fractions", "0.9,2"], "each in (0, 1]"),
+    (["--set", "caq"], "searches HERO's point set"),
+])
+def test_compare_refuses_options_that_do_not_fit_the_protocol(tiny_checkpoint, tiny_dir, tmp_path, args, message):
+    out = tmp_path / "cmp"
+    result = CliRunner().invoke(cli, ["compare", str(tiny_checkpoint), str(tiny_dir), "--out", str(out), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not out.exists()
 
 
 def data_model(checkpoint):

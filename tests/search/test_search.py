@@ -298,7 +298,7 @@ def test_an_unreachable_budget_is_refused_before_any_work(tiny_checkpoint, tiny_
 
     with pytest.raises(ValueError, match="out of reach"):
         prepare(str(tiny_checkpoint), str(tiny_dir), SearchConfig(budgets={"latency_ms": "0.3x"}))
-    for command in (["search", str(tiny_checkpoint), str(tiny_dir)], ["compare", str(tiny_checkpoint), str(tiny_dir)]):
+    for command in (["search", str(tiny_checkpoint), str(tiny_dir)], ["compare", str(tiny_checkpoint), str(tiny_dir), "--methods", "hero"]):
         out = tmp_path / command[0]
         result = CliRunner().invoke(cli, [*command, "--out", str(out), "--latency-budget", "0.3x"])
         assert result.exit_code == 2, result.output

@@ -6,6 +6,7 @@ commands share; the commands live in `*_commands.py`, one module per area.
 """
 
 from hero_lite.cli import model_commands, quant_commands, scene_commands, search_commands  # noqa: F401  (registers)
+from hero_lite.cli import sweep_commands  # noqa: F401  (registers)
 from hero_lite.cli.group import cli, main
 
 __all__ = ["cli", "main"]

@@ -1,0 +1,471 @@
+"""`hero_lite.search.sweep`: spec validation, the job graph and its keys, reuse of finished jobs, and
+tiny sweeps end to end on the local process pool and (with Dask installed) a local Dask cluster, one
+of them losing a worker mid-sweep.
+
+The sweeps run on scenes/tiny regenerated at 16x16 (8 train, 2 val, 2 test views), with 50 training
+steps, 6 CAQ-like steps and 2-episode searches. The Dask sweeps start from a copy of the local
+sweep's training (and CAQ-like) results, which they reuse: the code and settings are the same.
+"""
+
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import hero_lite
+from hero_lite.cli import cli
+from hero_lite.runfolder import MARKER
+from hero_lite.search.compare import (
+    ROW_KEYS,
+    hero_row_name,
+    matched_budgets,
+    pick_match,
+)
+from hero_lite.search.sweep import (
+    build_jobs,
+    code_version,
+    execute_job,
+    job_key,
+    load_spec,
+    parse_spec,
+    run_sweep,
+    shipped_specs,
+)
+from hero_lite.search.sweep.jobs import (
+    RESULT,
+    limit_numba_threads,
+    read_result,
+    result_digest,
+)
+from hero_lite.search.sweep.run import LocalExecutor
+
+REPO = Path(__file__).resolve().parents[2]
+CAQ = {"steps": 6, "samples_per_step": 4096, "loss_batches": 2}
+SEARCH = {"episodes": 2, "qat_steps": 2, "qat_samples": 4096, "final_qat_steps": 2, "final_candidates": 1,
+          "val_views": 1}
+
+
+def spec_data(**changes) -> dict:
+    data = {"scenes": ["tiny16"], "seeds": [0], "methods": ["caq", "hero", "uniform8"], "fractions": [1.0, 0.1],
+            "train": {"steps": 50, "seed": 0}, "caq": dict(CAQ), "search": dict(SEARCH)}
+    return {**data, **changes}
+
+
+@pytest.fixture(scope="module")
+def scenes_root(tmp_path_factory) -> Path:
+    """A folder holding `tiny16`: scenes/tiny at 16x16 with 8 / 2 / 2 views."""
+    from hero_lite.scenes import make_scene
+
+    root = tmp_path_factory.mktemp("scenes")
+    make_scene("tiny", root / "tiny16", seed=0, res=16, n_train=8, n_val=2, n_test=2)
+    return root
+
+
+# ---------------------------------------------------------------------------- specs
+
+
+def test_the_shipped_specs_hold_the_headline_protocol_and_a_tiny_check():
+    headline = load_spec("headline", str(REPO / "scenes"))
+    assert [label for label, _ in headline.scenes] == ["primitives", "lattice", "wires"]
+    assert headline.seeds == (0, 1, 2) and headline.fractions == (0.9, 0.85, 0.76)
+    assert headline.search.episodes == 100 and (headline.train_steps, headline.train_seed) == (1200, 0)
+    assert headline.job_count == len(build_jobs(headline)) == 3 * (1 + 3 * (2 + 3))
+    tiny = load_spec(str(shipped_specs()["tiny"]), str(REPO / "scenes"))  # by its path, in the installed package
+    assert tiny.name == "tiny" and tiny.job_count == len(build_jobs(tiny))
+
+
+@pytest.mark.parametrize("changes, needle", [
+    ({"scene": ["tiny16"]}, "unknown key 'scene'; valid keys: scenes, seeds, methods"),
+    ({"scenes": None}, "scenes is missing"),
+    ({"scenes": ["nowhere"]}, "scenes entry 'nowhere' is not a folder under --scenes-root"),
+    ({"scenes": "tiny16"}, "scenes = 'tiny16'; valid: a non-empty list of distinct scene names"),
+    ({"seeds": [0, 0]}, "seeds = [0, 0]; valid: a non-empty list of distinct integers >= 0"),
+    ({"seeds": [-1]}, "seeds = [-1]; valid"),
+    ({"methods": ["hero"]}, "valid: a list holding 'caq'"),
+    ({"methods": ["caq", "haq"]}, "valid: a non-empty list of distinct caq, hero, uniformK (K = 2..8)"),
+    ({"methods": ["caq", "uniform9"]}, "uniformK (K = 2..8)"),
+    ({"fractions": [0.9, 1.2]}, "fractions = [0.9, 1.2]; valid: a non-empty list of distinct numbers in (0, 1]"),
+    ({"methods": ["caq"], "fractions": [0.9]}, "add 'hero' to methods or leave fractions out"),
+    ({"train": {"seed": 0}}, "train.steps is missing"),
+    ({"train": {"steps": 0}}, "train.steps = 0; valid: an integer >= 1"),
+    ({"train": {"steps": 5, "lr": 1e-2}}, "unknown key train.lr; valid keys: train.steps, train.seed"),
+    ({"train": 50}, "train = 50; valid: a table [train]"),
+    ({"search": {"seed": 3}}, "search.seed is set by the sweep"),
+    ({"search": {"budgets": {"latency_ms": "0.8x"}}}, "search.budgets is set by the sweep"),
+    ({"search": {"epsiodes": 3}}, "[search]: unknown key(s) epsiodes; valid keys: episodes"),
+    ({"search": {"episodes": 0}}, "search episodes = 0; valid: integer >= 1"),
+    ({"search": {"point_set": "caq"}}, "search.point_set = 'caq'; valid: 'hero'"),
+    ({"search": {"accel": "mine.toml"}}, "search.accel: accelerator config 'mine.toml': not a preset (edge, server)"),
+    ({"caq": {"steps": 0}}, "[caq] bit learning steps = 0; valid: integer >= 1"),
+])
+def test_a_bad_spec_is_one_line_naming_the_key_and_the_valid_values(scenes_root, changes, needle):
+    data = {k: v for k, v in spec_data(**changes).items() if v is not None}
+    with pytest.raises((ValueError, TypeError)) as error:
+        parse_spec(data, "bad", str(scenes_root), where="spec bad.toml")
+    message = str(error.value)
+    assert message.startswith("spec bad.toml: ") and "\n" not in message
+    assert needle in message, message
+
+
+def test_an_accelerator_file_is_named_by_its_absolute_path_for_every_worker(scenes_root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text('base = "edge"\n')
+    spec = parse_spec(spec_data(search={**SEARCH, "accel": "mine.toml"}), "t", str(scenes_root))
+    assert spec.search.accel == str(tmp_path / "mine.toml")
+    caq = build_jobs(spec)[1]
+    assert caq.id == "caq/tiny16-s0" and caq.config["search"]["accel"] == str(tmp_path / "mine.toml")
+
+
+def test_a_spec_file_that_does_not_parse_or_exist(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("scenes = [\n")
+    with pytest.raises(ValueError, match=r"spec .*broken.toml: not valid TOML"):
+        load_spec(str(broken))
+    with pytest.raises(FileNotFoundError, match=r"no such file, nor a shipped spec \(shipped: headline, tiny\)"):
+        load_spec(str(tmp_path / "missing.toml"))
+
+
+# ---------------------------------------------------------------------------- jobs and keys
+
+
+def test_every_job_follows_the_jobs_it_reads(scenes_root):
+    spec = parse_spec(spec_data(seeds=[0, 1], fractions=[1.0, 0.9]), "t", str(scenes_root))
+    jobs = build_jobs(spec)
+    ids = [job.id for job in jobs]
+    assert Counter(job.kind for job in jobs) == {"train": 1, "caq": 2, "baseline": 2, "search": 4, "report": 2}
+    assert len(set(ids)) == len(ids) == spec.job_count
+    for index, job in enumerate(jobs):
+        assert all(ids.index(dep) < index for dep in job.deps), job.id
+    deps = {job.id: job.deps for job in jobs}
+    assert deps["train/tiny16"] == ()
+    assert deps["caq/tiny16-s1"] == deps["baseline/tiny16-s1-uniform8"] == ("train/tiny16",)
+    assert deps["search/tiny16-s1-f0.9"] == ("train/tiny16", "caq/tiny16-s1")
+    assert deps["report/tiny16-s1"] == ("caq/tiny16-s1", "baseline/tiny16-s1-uniform8", "search/tiny16-s1-f1",
+                                        "search/tiny16-s1-f0.9")
+
+
+def _keys(spec, code="code", digests=None) -> dict[str, str]:
+    """Every job's key, each dependency's result digest standing in as 'result of <id>' unless given."""
+    digests = dict(digests or {})
+    return {job.id: job_key(job, code, {dep: digests.get(dep, f"result of {dep}") for dep in job.deps})
+            for job in build_jobs(spec)}
+
+
+def test_a_key_changes_with_the_code_the_settings_and_the_results_a_job_reads(scenes_root):
+    base = _keys(parse_spec(spec_data(), "t", str(scenes_root)))
+    assert base == _keys(parse_spec(spec_data(), "t", str(scenes_root)))
+    assert all(base[k] != v for k, v in _keys(parse_spec(spec_data(), "t", str(scenes_root)), code="other").items())
+    # more episodes: only the searches (and nothing they feed, given the same search results) change
+    episodes = _keys(parse_spec(spec_data(search={**SEARCH, "episodes": 3}), "t", str(scenes_root)))
+    assert {k for k in base if base[k] != episodes[k]} == {"search/tiny16-s0-f1", "search/tiny16-s0-f0.1"}
+    # CAQ-like's steps: its own key; the searches change through its result's digest
+    caq = _keys(parse_spec(spec_data(caq={**CAQ, "steps": 7}), "t", str(scenes_root)))
+    assert {k for k in base if base[k] != caq[k]} == {"caq/tiny16-s0"}
+    assert _keys(parse_spec(spec_data(), "t", str(scenes_root)), digests={"caq/tiny16-s0": "new"}) != base
+    training = _keys(parse_spec(spec_data(train={"steps": 51}), "t", str(scenes_root)))
+    assert {k for k in base if base[k] != training[k]} == {"train/tiny16"}
+    # a final-QAT change reaches CAQ-like and the baseline too (they share the final report)
+    final = _keys(parse_spec(spec_data(search={**SEARCH, "final_qat_steps": 3}), "t", str(scenes_root)))
+    assert {k for k in base if base[k] != final[k]} == {"caq/tiny16-s0", "baseline/tiny16-s0-uniform8",
+                                                         "search/tiny16-s0-f1", "search/tiny16-s0-f0.1"}
+
+
+def test_a_changed_scene_file_changes_the_training_key(scenes_root, tmp_path):
+    shutil.copytree(scenes_root / "tiny16", tmp_path / "tiny16")
+    base = _keys(parse_spec(spec_data(), "t", str(tmp_path)))
+    with open(tmp_path / "tiny16" / "transforms_test.json", "a") as f:
+        f.write("\n")
+    assert _keys(parse_spec(spec_data(), "t", str(tmp_path)))["train/tiny16"] != base["train/tiny16"]
+
+
+def test_the_code_version_covers_the_package_code_and_presets(tmp_path, monkeypatch):
+    package = tmp_path / "hero_lite"
+    (package / "accel" / "presets").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "accel" / "presets" / "edge.toml").write_text("clock_hz = 1\n")
+    (package / "notes.txt").write_text("a")
+    monkeypatch.setattr(hero_lite, "__file__", str(package / "__init__.py"))
+
+    def version() -> str:
+        code_version.cache_clear()
+        return code_version()
+
+    try:
+        first = version()
+        (package / "notes.txt").write_text("b")  # neither code nor preset
+        assert version() == first
+        (package / "__init__.py").write_text("x = 1\n")
+        second = version()
+        (package / "accel" / "presets" / "edge.toml").write_text("clock_hz = 2\n")
+        assert len({first, second, version()}) == 3
+    finally:
+        monkeypatch.undo()
+        code_version.cache_clear()
+    assert len(code_version()) == 64
+
+
+def _fake_caq(folder: Path, out_dir: Path) -> dict:
+    row = {"psnr": 20.0, "latency_ms": 2.0, "cost_efficiency": 0.25, "cost_efficiency_fit": 0.5, "model_bytes": 100}
+    record = {"id": "caq/x-s0", "key": "k", "result": {"row": row, "floor_cost": {}}}
+    folder.mkdir(parents=True)
+    (folder / RESULT).write_text(json.dumps(record))
+    return record
+
+
+def test_a_job_reuses_a_result_with_its_key_and_otherwise_starts_from_an_empty_folder(tmp_path):
+    caq = _fake_caq(tmp_path / "jobs" / "caq" / "x-s0", tmp_path)
+    folder = tmp_path / "jobs" / "report" / "x-s0"
+    payload = {"id": "report/x-s0", "kind": "report", "key": "a" * 64, "code": code_version(),
+               "config": {"match_db": 0.1}, "scene_dir": "",
+               "folder": str(folder), "out_dir": str(tmp_path), "threads": 1,
+               "deps": {"caq/x-s0": str(tmp_path / "jobs" / "caq" / "x-s0")}}
+    folder.mkdir(parents=True)
+    (folder / "episodes.jsonl").write_text('{"episode": 0}\n')  # what a killed job left behind
+    first = execute_job(payload)
+    assert first["status"] == "done" and not (folder / "episodes.jsonl").exists()
+    record = read_result(str(folder))
+    assert record["key"] == payload["key"] and record["deps"] == {"caq/x-s0": result_digest(caq)}
+    assert record["result"] == {"rows": {"caq": caq["result"]["row"]}, "match": None, "skipped_fractions": []}
+    assert first["digest"] == result_digest(record)
+    log = (tmp_path / "jobs.log").read_text().splitlines()
+    assert [json.loads(line)["event"] for line in log] == ["start", "done"]
+    assert execute_job(payload) == {"id": "report/x-s0", "status": "reused", "digest": first["digest"]}
+    assert len((tmp_path / "jobs.log").read_text().splitlines()) == 2
+    assert execute_job({**payload, "key": "b" * 64})["status"] == "done"
+    assert read_result(str(folder))["key"] == "b" * 64
+    with pytest.raises(ValueError, match="runs other hero-lite code"):  # a worker with another hero-lite
+        execute_job({**payload, "key": "c" * 64, "code": "0" * 64})
+    assert read_result(str(folder))["key"] == "b" * 64
+
+
+def test_before_numba_is_imported_the_thread_count_goes_into_the_environment(monkeypatch):
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "7")
+    monkeypatch.delitem(sys.modules, "numba")  # as in a fresh worker process
+    assert limit_numba_threads(1) == 1 and os.environ["NUMBA_NUM_THREADS"] == "1"
+
+
+def test_the_local_pool_gives_each_worker_cores_over_workers_numba_threads():
+    import numba
+
+    executor = LocalExecutor(workers=2)
+    try:
+        assert executor.threads == max(1, len(os.sched_getaffinity(0)) // 2)
+        threads = executor._pool.submit(numba.get_num_threads).result()
+        variable = executor._pool.submit(os.getenv, "NUMBA_NUM_THREADS").result()
+    finally:
+        executor.close()
+    assert threads == executor.threads and variable == str(executor.threads)
+
+
+# ---------------------------------------------------------------------------- sweeps
+
+
+def _log(out_dir: Path) -> list[dict]:
+    """The complete lines of DIR/jobs.log (a line being appended is left out)."""
+    return [json.loads(line) for line in (out_dir / "jobs.log").read_text().split("\n")[:-1]]
+
+
+@pytest.fixture(scope="module")
+def local_sweep(scenes_root, tmp_path_factory):
+    """(spec, out_dir, sweep.json, progress calls) of the tiny sweep on 2 local workers."""
+    spec = parse_spec(spec_data(), "t", str(scenes_root))
+    out_dir = tmp_path_factory.mktemp("sweep")
+    calls = []
+    result = run_sweep(spec, str(out_dir), workers=2, progress=lambda job_id, status: calls.append((job_id, status)))
+    return spec, out_dir, result, calls
+
+
+def test_a_tiny_sweep_runs_end_to_end_on_local_workers(local_sweep):
+    spec, out_dir, result, calls = local_sweep
+    jobs = build_jobs(spec)
+    assert sorted(calls) == sorted((job.id, "done") for job in jobs)
+    assert result["jobs"] == {"total": len(jobs), "done": len(jobs), "reused": 0, "failed": 0, "blocked": 0}
+    done = Counter(line["id"] for line in _log(out_dir) if line["event"] == "done")
+    assert done == {job.id: 1 for job in jobs}
+    assert json.loads((out_dir / "sweep.json").read_text()) == json.loads(json.dumps(result))
+
+    seed = result["scenes"]["tiny16"]["seeds"]["0"]
+    rows = seed["rows"]
+    assert list(rows) == ["caq", "uniform8", hero_row_name(1.0)] and seed["skipped_fractions"] == [0.1]
+    for row in rows.values():
+        assert set(ROW_KEYS) <= set(row)
+    # the search ran under CAQ-like's latency and size on the search frame, and the match is pick_match's
+    budgets = matched_budgets(rows["caq"]["search_frame"], 1.0)
+    hero = rows[hero_row_name(1.0)]
+    assert hero["budget"]["limits"]["latency_ms"] == pytest.approx(float(budgets["latency_ms"]))
+    run_config = json.loads((out_dir / "jobs" / "search" / "tiny16-s0-f1" / "run" / "config.json").read_text())
+    assert run_config["search"]["budgets"] == budgets and run_config["search"]["episodes"] == 2
+    assert seed["match"] == pick_match(rows["caq"], {hero_row_name(1.0): hero})
+    summary = result["scenes"]["tiny16"]["summary"]
+    assert summary["seeds"] == 1 and summary["matched_seeds"] == (seed["match"] is not None)
+    if seed["match"]:
+        ratio = summary["latency_ratio"]
+        assert ratio["mean"] == ratio["min"] == ratio["max"] == seed["match"]["latency_ratio"]
+
+    markdown = (out_dir / "sweep.md").read_text()
+    assert "## tiny16" in markdown and "| 0 | " in markdown and "| mean | " in markdown
+    assert "![PSNR against latency, tiny16](pareto_tiny16.png)" in markdown
+    assert Image.open(out_dir / "pareto_tiny16.png").size == (720, 480)
+    assert result["scenes"]["tiny16"]["train"]["steps"] == 50
+
+
+def test_a_finished_sweep_is_reused_and_a_killed_job_runs_again(local_sweep, tmp_path):
+    spec, finished, _, _ = local_sweep
+    out_dir = tmp_path / "sweep"
+    shutil.copytree(finished, out_dir)  # results name their files relative to the sweep folder
+    before = len(_log(out_dir))
+    again = run_sweep(spec, str(out_dir), workers=2)
+    assert again["jobs"]["reused"] == spec.job_count and len(_log(out_dir)) == before
+    # a search killed mid-way: no result.json, a partial log in its run folder
+    search = out_dir / "jobs" / "search" / "tiny16-s0-f1"
+    (search / RESULT).unlink()
+    (search / "run" / "summary.json").unlink()
+    calls = []
+    resumed = run_sweep(spec, str(out_dir), workers=2, progress=lambda job_id, status: calls.append((job_id, status)))
+    ran = [line["id"] for line in _log(out_dir)[before:] if line["event"] == "done"]
+    assert sorted(ran) == ["report/tiny16-s0", "search/tiny16-s0-f1"]
+    assert resumed["jobs"]["done"] == 2 and resumed["jobs"]["reused"] == spec.job_count - 2
+    assert dict(calls)["train/tiny16"] == "reused"
+    assert (search / "run" / "summary.json").exists()
+
+
+def _toml(data: dict) -> str:
+    """The spec as TOML (top-level lists, then one-level tables; JSON scalars and lists are TOML)."""
+    lines = [f"{k} = {json.dumps(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for table, values in ((k, v) for k, v in data.items() if isinstance(v, dict)):
+        lines += [f"[{table}]", *(f"{k} = {json.dumps(v)}" for k, v in values.items())]
+    return "\n".join(lines) + "\n"
+
+
+def test_the_command_resumes_a_finished_sweep(local_sweep, scenes_root, tmp_path):
+    spec, finished, _, _ = local_sweep
+    out_dir = tmp_path / "sweep"
+    shutil.copytree(finished, out_dir)
+    (out_dir / MARKER).write_text(json.dumps({"command": "sweep"}))  # as if `hero-lite sweep` had made it
+    spec_path = tmp_path / "t.toml"
+    spec_path.write_text(_toml(spec_data()))
+    result = CliRunner().invoke(cli, ["sweep", str(spec_path), "--out", str(out_dir),
+                                      "--scenes-root", str(scenes_root)])
+    assert result.exit_code == 0, result.output
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith(f"sweep t: {spec.job_count} jobs (0 run, {spec.job_count} reused, 0 failed, 0 blocked)")
+    assert "on 2 local workers" in summary and "sweep.json, sweep.md and 1 Pareto chart(s)" in summary
+    assert "sweep t" in result.stderr  # the progress bar
+
+
+def _copy_jobs(finished: Path, out_dir: Path, *job_folders: str) -> None:
+    for folder in job_folders:
+        shutil.copytree(finished / "jobs" / folder, out_dir / "jobs" / folder)
+
+
+def _running(lines: list[dict]) -> dict[str, int]:
+    """Job id -> pid of the jobs started and not done."""
+    running = {}
+    for line in lines:
+        if line["event"] == "start":
+            running[line["id"]] = line["pid"]
+        else:
+            running.pop(line["id"], None)
+    return running
+
+
+def _kill_when(out_dir: Path, choose) -> tuple[threading.Thread, dict]:
+    """A thread that follows jobs.log and kills (SIGKILL) the worker process of the first (job id,
+    pid) that choose(lines) names; the dict it returns gets 'id' and 'pid' of the killed job."""
+    killed = {}
+
+    def watch() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not killed:
+            target = choose(_log(out_dir)) if (out_dir / "jobs.log").exists() else None
+            if target is not None:
+                os.kill(target[1], signal.SIGKILL)
+                killed.update(id=target[0], pid=target[1])
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, killed
+
+
+def _check_every_job_ran_to_the_end_once(spec, out_dir: Path, result: dict, killed: dict) -> None:
+    """Every job has its result; each job that ran has one 'done' line and no 'start' after it; the
+    killed job started again and finished in another worker process."""
+    assert killed, "no job was running in a worker that could be killed"
+    assert result["jobs"]["failed"] == result["jobs"]["blocked"] == 0, result["failed"]
+    lines = _log(out_dir)
+    ran = Counter(line["id"] for line in lines if line["event"] == "done")
+    assert set(ran.values()) == {1} and killed["id"] in ran
+    for index, line in enumerate(lines):  # nothing starts again once it is done
+        if line["event"] == "done":
+            assert not [later for later in lines[index:] if later["event"] == "start" and later["id"] == line["id"]]
+    starts = Counter(line["id"] for line in lines if line["event"] == "start")
+    finisher = [line["pid"] for line in lines if line["event"] == "done" and line["id"] == killed["id"]]
+    assert starts[killed["id"]] >= 2 and finisher != [killed["pid"]]
+    for job in build_jobs(spec):
+        record = read_result(job.folder(str(out_dir)))
+        assert record is not None and record["id"] == job.id
+    assert result["jobs"]["done"] + result["jobs"]["reused"] == spec.job_count
+
+
+def test_a_sweep_survives_a_killed_local_worker(local_sweep, scenes_root, tmp_path):
+    spec = parse_spec(spec_data(methods=["caq", "hero"], fractions=[1.0, 0.95]), "t", str(scenes_root))
+    out_dir = tmp_path / "sweep"
+    _copy_jobs(local_sweep[1], out_dir, "train/tiny16", "caq/tiny16-s0")
+    watcher, killed = _kill_when(out_dir, lambda lines: next(iter(_running(lines).items()), None))
+    result = run_sweep(spec, str(out_dir), workers=2)
+    watcher.join(timeout=1)
+    _check_every_job_ran_to_the_end_once(spec, out_dir, result, killed)
+    assert result["jobs"]["reused"] == 2  # training and CAQ-like
+
+
+# ---------------------------------------------------------------------------- Dask
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        yield cluster
+
+
+def test_a_tiny_sweep_runs_on_a_dask_cluster(dask_cluster, local_sweep, tmp_path):
+    spec, finished, local, _ = local_sweep
+    out_dir = tmp_path / "sweep"
+    _copy_jobs(finished, out_dir, "train/tiny16")
+    result = run_sweep(spec, str(out_dir), scheduler=dask_cluster.scheduler_address)
+    assert result["jobs"] == {"total": spec.job_count, "done": spec.job_count - 1, "reused": 1, "failed": 0,
+                              "blocked": 0}
+    assert "Dask at tcp://127.0.0.1" in result["executor"] and "x 1 thread(s)" in result["executor"]
+    assert os.getpid() not in {line["pid"] for line in _log(out_dir)}  # the jobs ran in the workers
+    # the same code, settings and checkpoint: the same CAQ-like row as on the local pool
+    rows, local_rows = result["scenes"]["tiny16"]["seeds"]["0"]["rows"], local["scenes"]["tiny16"]["seeds"]["0"]["rows"]
+    assert rows["caq"]["bits"] == local_rows["caq"]["bits"]
+    assert rows["caq"]["psnr"] == pytest.approx(local_rows["caq"]["psnr"])
+    assert (out_dir / "pareto_tiny16.png").exists()
+
+
+def test_a_sweep_survives_a_killed_dask_worker_and_runs_no_finished_job_again(dask_cluster, local_sweep, scenes_root,
+                                                                            tmp_path):
+    spec = parse_spec(spec_data(methods=["caq", "hero"], fractions=[1.0, 0.95, 0.9]), "t", str(scenes_root))
+    out_dir = tmp_path / "sweep"
+    _copy_jobs(local_sweep[1], out_dir, "train/tiny16", "caq/tiny16-s0")
+
+    def running_on_a_worker_that_finished_a_job(lines):
+        finished = {line["pid"] for line in lines if line["event"] == "done"}
+        return next(((job_id, pid) for job_id, pid in _running(lines).items() if pid in finished), None)
+
+    watcher, killed = _kill_when(out_dir, running_on_a_worker_that_finished_a_job)
+    result = run_sweep(spec, str(out_dir), scheduler=dask_cluster.scheduler_address)
+    watcher.join(timeout=1)
+    _check_every_job_ran_to_the_end_once(spec, out_dir, result, killed)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from hero_lite.accel._kernels import _bank_insert
+from hero_lite.accel._kernels import _bank_insert, _bits_for, block_bank
 
 
 @njit(cache=True, error_model="numpy")
@@ -26,22 +26,33 @@ def _mod(a, m, mask):
 
 
 @njit(cache=True, error_model="numpy")
-def sram_profile_one(idx, tile_starts, batch_groups, epw, epw_mul, wpe, sram_banks, banks_mask, cycles, words):
+def sram_profile_one(idx, tile_starts, batch_groups, epw, epw_mul, wpe, sram_banks, banks_mask, block_shift,
+                     xor_fold, cycles, words):
     """Grid-SRAM cycles and distinct words read per tile by one on-chip level, packed epw entries per
-    word (or wpe words per entry): `hash_memory_kernel`'s on-chip branch (word_mod banks).
+    word (or wpe words per entry): `hash_memory_kernel`'s on-chip branch (word_mod, xor, block_mod).
     epw_mul, banks_mask : `frame_profile.divider(epw, ...)` and `frame_profile.pow2_mask(sram_banks)`
-    (faster division)."""
+    (faster division). block_shift : < 0 for word_mod banks (bank = word mod banks), else the
+    bank-block shift of the xor (xor_fold) or block_mod mapping (bank = block_bank(entry >>
+    block_shift) + word of the entry)."""
     bank_items = np.empty((sram_banks, 8 * batch_groups * wpe), np.int64)
     bank_count = np.zeros(sram_banks, np.int64)
+    bank_bits = _bits_for(sram_banks)
     for t in range(tile_starts.shape[0] - 1):
         for i0 in range(tile_starts[t], tile_starts[t + 1], batch_groups):
             i1 = min(i0 + batch_groups, tile_starts[t + 1])
             distinct = 0
             for i in range(i0, i1):
                 for c in range(8):
+                    home = 0
+                    if block_shift >= 0:
+                        home = block_bank(idx[i, c] >> block_shift, sram_banks, bank_bits, xor_fold)
                     for j in range(wpe):
                         w = _div(idx[i, c], epw, epw_mul) if wpe == 1 else idx[i, c] * wpe + j
-                        if _bank_insert(w, _mod(w, sram_banks, banks_mask), bank_items, bank_count):
+                        if block_shift >= 0:
+                            bank = (home + j) % sram_banks
+                        else:
+                            bank = _mod(w, sram_banks, banks_mask)
+                        if _bank_insert(w, bank, bank_items, bank_count):
                             distinct += 1
             worst = 0
             for b in range(sram_banks):
@@ -52,19 +63,21 @@ def sram_profile_one(idx, tile_starts, batch_groups, epw, epw_mul, wpe, sram_ban
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def sram_profile_kernel(idx, tile_starts, batch_groups, epw, epw_mul, wpe, sram_banks, banks_mask, cycles, words):
+def sram_profile_kernel(idx, tile_starts, batch_groups, epw, epw_mul, wpe, sram_banks, banks_mask, block_shift,
+                        xor_fold, cycles, words):
     """`sram_profile_one` for every packing p (epw[p], wpe[p]) into cycles[p], words[p] (n_tiles,)."""
     for p in prange(epw.shape[0]):
         sram_profile_one(idx, tile_starts, batch_groups, epw[p], epw_mul[p], wpe[p], sram_banks, banks_mask,
-                         cycles[p], words[p])
+                         block_shift, xor_fold, cycles[p], words[p])
 
 
 @njit(cache=True, error_model="numpy")
-def cache_profile_one(idx, tile_starts, batch_groups, epl, epl_mul, n_lines, cache_banks, banks_mask, n_sets,
-                      sets_mask, ways, bucket_of_gap, cycles, accesses, own_miss, reuse, gap_hist):
+def cache_profile_one(idx, tile_starts, batch_groups, epl, epl_mul, n_lines, cache_banks, banks_mask, block_shift,
+                      xor_fold, n_sets, sets_mask, ways, bucket_of_gap, cycles, accesses, own_miss, reuse, gap_hist):
     """One off-chip level alone, packed epl entries per line, per tile t:
 
-    cycles[t] : max bank load over the distinct lines of each batch (bank = line mod banks), summed;
+    cycles[t] : max bank load over the distinct lines of each batch (bank = line mod banks, or with
+        block_shift >= 0 block_bank(entry >> block_shift, xor_fold): xor or block_mod), summed;
     accesses[t] : distinct lines per batch, summed (each one LRU access, in order of first use);
     own_miss[t] : misses of the level alone in the set-associative LRU cache (cold at the start);
     reuse[t, b, k] : hits on a line last used g >= 1 tiles earlier (bucket b of g) with k lines of
@@ -78,6 +91,7 @@ def cache_profile_one(idx, tile_starts, batch_groups, epl, epl_mul, n_lines, cac
     bank_items = np.empty((cache_banks, 8 * batch_groups), np.int64)
     bank_count = np.zeros(cache_banks, np.int64)
     new_lines = np.empty(8 * batch_groups, np.int64)
+    bank_bits = _bits_for(cache_banks)
     stack_line = np.full(n_sets * ways, -1, np.int64)
     stack_tile = np.zeros(n_sets * ways, np.int64)
     last_tile = np.full(n_lines, -1, np.int64)
@@ -88,7 +102,11 @@ def cache_profile_one(idx, tile_starts, batch_groups, epl, epl_mul, n_lines, cac
             for i in range(i0, i1):
                 for c in range(8):
                     a = _div(idx[i, c], epl, epl_mul)
-                    if _bank_insert(a, _mod(a, cache_banks, banks_mask), bank_items, bank_count):
+                    if block_shift >= 0:
+                        bank = block_bank(idx[i, c] >> block_shift, cache_banks, bank_bits, xor_fold)
+                    else:
+                        bank = _mod(a, cache_banks, banks_mask)
+                    if _bank_insert(a, bank, bank_items, bank_count):
                         new_lines[n_new] = a
                         n_new += 1
             worst = 0
@@ -127,13 +145,14 @@ def cache_profile_one(idx, tile_starts, batch_groups, epl, epl_mul, n_lines, cac
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def cache_profile_kernel(idx, tile_starts, batch_groups, epl, epl_mul, n_lines, cache_banks, banks_mask, n_sets,
-                         sets_mask, ways, bucket_of_gap, cycles, accesses, own_miss, reuse, gap_hist, n_used):
+def cache_profile_kernel(idx, tile_starts, batch_groups, epl, epl_mul, n_lines, cache_banks, banks_mask, block_shift,
+                         xor_fold, n_sets, sets_mask, ways, bucket_of_gap, cycles, accesses, own_miss, reuse, gap_hist,
+                         n_used):
     """`cache_profile_one` for every packing p (epl[p] entries per line) into row p of each output."""
     for p in prange(epl.shape[0]):
         n_used[p] = cache_profile_one(idx, tile_starts, batch_groups, epl[p], epl_mul[p], n_lines[p], cache_banks,
-                                      banks_mask, n_sets, sets_mask, ways, bucket_of_gap, cycles[p], accesses[p],
-                                      own_miss[p], reuse[p], gap_hist[p])
+                                      banks_mask, block_shift, xor_fold, n_sets, sets_mask, ways, bucket_of_gap,
+                                      cycles[p], accesses[p], own_miss[p], reuse[p], gap_hist[p])
 
 
 @njit(cache=True, error_model="numpy")

@@ -25,6 +25,9 @@ C_CACHE_HITS = 5
 C_CACHE_CONFLICT = 6
 N_COUNTERS = 7
 
+# bank mappings of the grid SRAM and the cache (config.BANK_MAPPINGS, in that order)
+MAP_WORD_MOD, MAP_VERTEX, MAP_XOR, MAP_BLOCK_MOD = 0, 1, 2, 3
+
 # pipeline stages (rows of `service`)
 SAMPLER, IGU, HASH, INTERP, MLP, VRU = 0, 1, 2, 3, 4, 5
 N_STAGES = 6
@@ -104,6 +107,15 @@ def _log2_or_neg(v):
 
 
 @njit(cache=True, error_model="numpy")
+def _bits_for(n):
+    """Bits that number n items: ceil(log2 n), at least 1."""
+    k = 1
+    while (1 << k) < n:
+        k += 1
+    return k
+
+
+@njit(cache=True, error_model="numpy")
 def _div(a, d, shift):
     return a >> shift if shift >= 0 else a // d
 
@@ -137,6 +149,31 @@ def _lru_access(line, n_sets, sets_shift, ways, tags, stamps, clock):
 
 
 @njit(cache=True, error_model="numpy")
+def xor_bank(block, banks, bank_bits):
+    """Bank of a bank block under XOR interleaving: the block number folded into bank_bits bits by XOR.
+
+    The XOR of the address's bank_bits-wide bit fields (Rau, "Pseudo-randomly interleaved memory",
+    ISCA 1991; the XOR-based placement functions of Gonzalez et al., ICS 1997). For a power-of-two
+    number of banks (bank_bits = log2 banks) every bank gets the same share of any aligned run of
+    banks blocks; otherwise the fold is taken mod banks. block >= 0.
+    """
+    mask = (1 << bank_bits) - 1
+    folded = 0
+    while block > 0:
+        folded ^= block & mask
+        block >>= bank_bits
+    return folded if folded < banks else folded % banks
+
+
+@njit(cache=True, error_model="numpy")
+def block_bank(block, banks, bank_bits, xor_fold):
+    """Bank of a bank block: `xor_bank` (xor mapping) or block mod banks (block_mod mapping)."""
+    if xor_fold:
+        return xor_bank(block, banks, bank_bits)
+    return block % banks
+
+
+@njit(cache=True, error_model="numpy")
 def _bank_insert(v, bank, bank_items, bank_count):
     """Add item v to its bank's list unless present; True if it was new."""
     for q in range(bank_count[bank]):
@@ -149,19 +186,25 @@ def _bank_insert(v, bank, bank_items, bank_count):
 
 @njit(cache=True, error_model="numpy")
 def hash_memory_kernel(positions, sample_order, tile_starts, scales, resolutions, sizes, hashed,
-                       onchip, entries_per_word, words_per_entry, sram_banks, vertex_mapping, batch_groups,
-                       entries_per_line, line_base, n_sets, ways, cache_banks, tags, stamps, clock,
-                       grid_cycles, cache_cycles, miss_lines, counters):
+                       onchip, entries_per_word, words_per_entry, sram_banks, mapping, batch_groups,
+                       entries_per_line, line_base, n_sets, ways, cache_banks, sram_block_shift, line_block_shift,
+                       tags, stamps, clock, grid_cycles, cache_cycles, miss_lines, counters):
     """Functional pass of the hash-memory unit over tiles of samples (serial: the cache has state).
 
     Within a tile the engine works level by level (coarse to fine), samples in issue order, and
     looks up `batch_groups` (sample, level) groups at a time. An on-chip level's batch reads the
     distinct SRAM words of its corners, one word per bank per cycle: batch cycles = the largest
-    number of distinct words in one bank (bank = word mod banks), or ceil(words / banks) with the
-    conflict-free vertex mapping. A cached level's batch reads the distinct lines of its corners,
-    one line per cache bank per cycle (bank = line mod banks), each through the exact LRU in order
-    of first use; a miss is one DRAM line request of the tile. Conflict cycles = batch cycles -
-    ceil(distinct / banks). Writes per-tile cycles, misses and event counts (counters[t, :]).
+    number of distinct words in one bank, or ceil(words / banks) with the conflict-free vertex
+    mapping. A cached level's batch reads the distinct lines of its corners, one line per cache
+    bank per cycle, each through the exact LRU in order of first use; a miss is one DRAM line
+    request of the tile. Conflict cycles = batch cycles - ceil(distinct / banks). Writes per-tile
+    cycles, misses and event counts (counters[t, :]).
+
+    mapping (MAP_*): word_mod and vertex: bank = word mod sram_banks (vertex: on-chip levels
+    conflict-free instead), cache bank = line mod cache_banks. xor and block_mod: the level's
+    entries are cut into aligned bank blocks of 2^sram_block_shift (SRAM) or 2^line_block_shift
+    (cache) entries, each block in one bank, bank = `block_bank(entry >> shift)` (+ j for word j
+    of an entry wider than a word); the blocks are a whole number of words or lines at every packing.
     """
     n_tiles = tile_starts.shape[0] - 1
     n_levels = scales.shape[0]
@@ -177,6 +220,10 @@ def hash_memory_kernel(positions, sample_order, tile_starts, scales, resolutions
     banks_shift = _log2_or_neg(sram_banks)
     cbanks_shift = _log2_or_neg(cache_banks)
     sets_shift = _log2_or_neg(n_sets)
+    sram_bank_bits = _bits_for(sram_banks)
+    cache_bank_bits = _bits_for(cache_banks)
+    use_blocks = mapping == MAP_XOR or mapping == MAP_BLOCK_MOD
+    xor_fold = mapping == MAP_XOR
     for t in range(n_tiles):
         g_cyc = 0
         c_cyc = 0
@@ -196,7 +243,7 @@ def hash_memory_kernel(positions, sample_order, tile_starts, scales, resolutions
             for i0 in range(tile_starts[t], tile_starts[t + 1], batch_groups):
                 i1 = min(i0 + batch_groups, tile_starts[t + 1])
                 n_groups = i1 - i0
-                if on and vertex_mapping:
+                if on and mapping == MAP_VERTEX:
                     n_words = 8 * wpe * n_groups
                     cyc = (n_words + sram_banks - 1) // sram_banks
                     g_cyc += cyc
@@ -211,14 +258,25 @@ def hash_memory_kernel(positions, sample_order, tile_starts, scales, resolutions
                                         is_hashed, idx)
                     if on:
                         for c in range(8):
+                            home = block_bank(idx[c] >> sram_block_shift, sram_banks, sram_bank_bits,
+                                              xor_fold) if use_blocks else 0
                             for j in range(wpe):
                                 w = _div(idx[c], epw, epw_shift) if wpe == 1 else idx[c] * wpe + j
-                                if _bank_insert(w, _mod(w, sram_banks, banks_shift), bank_items, bank_count):
+                                if use_blocks:
+                                    bank = home + j
+                                    bank = bank if bank < sram_banks else bank % sram_banks
+                                else:
+                                    bank = _mod(w, sram_banks, banks_shift)
+                                if _bank_insert(w, bank, bank_items, bank_count):
                                     distinct += 1
                     else:
                         for c in range(8):
                             a = lbase + _div(idx[c], epl, epl_shift)
-                            if _bank_insert(a, _mod(a, cache_banks, cbanks_shift), bank_items, bank_count):
+                            if use_blocks:
+                                bank = block_bank(idx[c] >> line_block_shift, cache_banks, cache_bank_bits, xor_fold)
+                            else:
+                                bank = _mod(a, cache_banks, cbanks_shift)
+                            if _bank_insert(a, bank, bank_items, bank_count):
                                 new_lines[n_new] = a
                                 n_new += 1
                 worst = 0

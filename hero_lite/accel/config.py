@@ -31,9 +31,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-PRESETS = ("edge", "server")
+BASE_PRESETS = ("edge", "server")
+# The hardware variants (presets/edge_*.toml) each start from a base preset and change a few keys.
+PRESETS = BASE_PRESETS + tuple(sorted(
+    entry.name.removesuffix(".toml") for entry in resources.files("hero_lite.accel").joinpath("presets").iterdir()
+    if entry.name.endswith(".toml") and entry.name.removesuffix(".toml") not in BASE_PRESETS))
 PE_MODES = ("bitfusion", "bit_serial", "fixed")
-BANK_MAPPINGS = ("word_mod", "vertex")
+BANK_MAPPINGS = ("word_mod", "vertex", "xor", "block_mod")  # order = _kernels.MAP_* codes
 AREA_MODES = ("fixed", "fit")
 
 
@@ -123,9 +127,16 @@ class HashEngineConfig:
     sram_banks : banks of the grid SRAM, one word per bank per cycle.
     batch_groups : (sample, level) groups the grid SRAM and the cache look up together; a batch
         takes max-bank-load cycles over its distinct words (lines).
-    word_bits : SRAM word width; a word holds floor(word_bits / (F * b)) entries (no straddling).
-    bank_mapping : 'word_mod' (bank = word index mod banks) or 'vertex' (vertex-interleaved,
-        bank = corner parity (x&1 | (y&1)<<1 | (z&1)<<2) mod banks, chosen before hashing as in Hi-NeRF).
+    word_bits : SRAM word width; a word holds floor(word_bits / slot) entries (no straddling), slot =
+        F * b bits, or its next power of two with the block mappings.
+    bank_mapping : bank of a grid-SRAM word and of a cache line.
+        'word_mod': word index mod sram_banks, line mod cache.banks (low-order interleaving).
+        'vertex': vertex-interleaved (bank = corner parity (x&1 | (y&1)<<1 | (z&1)<<2) mod banks,
+        chosen before hashing as in Hi-NeRF; on-chip levels conflict-free); cache as word_mod.
+        'xor' and 'block_mod': entries in power-of-two slots, tables cut into aligned bank blocks
+        (the word, or line, at 2 bits), one block per bank: bank = XOR of the block number's
+        log2(banks)-bit fields ('xor', Rau 1991) or block number mod banks ('block_mod'), for both
+        memories. Batch cycles and the frame's latency then never grow with fewer bits.
     igu_area_um2, interp_area_um2 : area of one unit at 45 nm, um^2.
     igu_pj_per_group, interp_pj_per_group : energy per (sample, level) at 45 nm, pJ.
     """
@@ -136,7 +147,7 @@ class HashEngineConfig:
     sram_banks: int = 16
     batch_groups: int = 2
     word_bits: int = 32
-    bank_mapping: str = "word_mod"
+    bank_mapping: str = "xor"
     igu_area_um2: float = 53000.0
     interp_area_um2: float = 67700.0
     igu_pj_per_group: float = 28.6
@@ -162,8 +173,9 @@ class CacheConfig:
     """Set-associative LRU cache in front of DRAM for the levels that are not on chip.
 
     kib : data capacity, KiB. ways : associativity. line_bytes : line size (one DRAM request);
-    a line holds floor(8 * line_bytes / (F * b)) entries. banks : line-interleaved banks
-    (bank = line address mod banks); a group's distinct lines take max-bank-load cycles.
+    a line holds floor(8 * line_bytes / slot) entries (slot: see HashEngineConfig.word_bits).
+    banks : line-interleaved banks (bank = line address mod banks, or by bank block as
+    hash_engine.bank_mapping says); a batch's distinct lines take max-bank-load cycles.
     tag_area_fraction : tag + state array area as a fraction of the data array.
     """
 
@@ -409,7 +421,7 @@ class AccelConfig:
 
 
 def preset_path(name: str) -> str:
-    """File path of a bundled preset ('edge' or 'server')."""
+    """File path of a bundled preset (a name in `PRESETS`)."""
     if name not in PRESETS:
         raise ValueError(f"accelerator preset {name!r}; valid: {', '.join(PRESETS)} or a path to a .toml file")
     return str(resources.files("hero_lite.accel").joinpath("presets", f"{name}.toml"))
@@ -424,24 +436,23 @@ def _read_toml(path: str) -> dict[str, Any]:
 
 
 def load_config(name_or_path: str) -> AccelConfig:
-    """Load a preset ('edge', 'server') or a TOML file.
+    """Load a preset (a name in `PRESETS`: 'edge', 'server' and their variants) or a TOML file.
 
-    A file may name a preset to start from with a top-level `base = "edge"` (or "server"); its
+    A file may name a base preset to start from with a top-level `base = "edge"` (or "server"); its
     other keys override the preset's. Without `base`, missing keys take the edge defaults.
     Errors are ValueErrors naming the file and the key, e.g.
     "accelerator config mine.toml: dram.bw_bytes_per_cycle = inf; valid: finite number in (0, 1048576]".
     """
     if name_or_path in PRESETS:
-        path = preset_path(name_or_path)
-        return _from_file(path, _read_toml(path), None)
-    if not os.path.isfile(name_or_path):
+        name_or_path = preset_path(name_or_path)
+    elif not os.path.isfile(name_or_path):
         raise ValueError(f"accelerator config {name_or_path!r}: not a preset ({', '.join(PRESETS)}) and no such file")
     data = _read_toml(name_or_path)
     base_name = data.pop("base", None)
     base = None
     if base_name is not None:
-        if not isinstance(base_name, str) or base_name not in PRESETS:
-            raise ValueError(f"accelerator config {name_or_path}: base = {base_name!r}; valid: {', '.join(PRESETS)}")
+        if not isinstance(base_name, str) or base_name not in BASE_PRESETS:
+            raise ValueError(f"accelerator config {name_or_path}: base = {base_name!r}; valid: {', '.join(BASE_PRESETS)}")
         base = load_config(base_name)
     return _from_file(name_or_path, data, base)
 

@@ -16,7 +16,7 @@ and words, or its cache cycles, line accesses, misses alone and cross-tile reuse
 level); a table of DRAM return times (exact). Numba kernels: `_estimate_kernels.py`.
 
 Per call:
-- placement of the levels: `units.place_levels`' rule (coarse to fine, on chip while it fits);
+- placement of the levels: `units.place_levels`' rule (the longest coarse-to-fine prefix that fits);
 - hash-memory service per tile = max(sum of on-chip levels' SRAM cycles, sum of off-chip levels'
   cache cycles); MLP service per tile from `units.mlp_layer_cycles` (memoised per layer and bits);
 - misses per tile of an off-chip level l: its misses alone, plus each of its cross-tile hits that
@@ -40,13 +40,14 @@ Per call:
   (exact: constant in 'fixed' mode, from the packed on-chip table words in 'fit' mode);
   model bytes: `workload.model_bytes` (exact).
 
-Faithful vs monotone. The simulator is not monotone in the bits: a level's bank conflicts depend
-on its packing (a dense level at 16 entries per 32-byte line puts z-neighbours 64 lines apart, in
-the same one of 64 cache banks: on the server preset, with levels 0-2 at 16 bits and the MLP at 8,
-level 3 at 8 bits makes the synthetic frame 11% slower than at 9 bits), and the greedy
-placement can put a coarse level on chip at the cost of several finer ones (raising a coarse level
-to fp32 frees room and makes the server design up to 14% faster). In random single-point decrements
-on the synthetic frame about one in five raises the simulated latency, on the server by up to 14%.
+Faithful vs monotone. With the dense packing of the `word_mod` and `vertex` bank mappings the
+simulator is not monotone in the bits: a level's bank conflicts and lines depend on its packing (a
+dense level at 16 entries per 32-byte line puts z-neighbours 64 lines apart, in the same one of 64
+cache banks: on the server preset, with levels 0-2 at 16 bits and the MLP at 8, level 3 at 8 bits
+makes the synthetic frame 11% slower than at 9 bits; non-power-of-two entries per line split the
+hash's x-neighbours). With the block mappings (`xor`, `block_mod`: power-of-two slots, bank blocks
+that hold whole words and lines at every packing, docs/accelerator.md) the simulator itself is
+monotone on the test policies (tests/accel/test_monotone.py), and so is the faithful estimate.
 `monotone=False` (default) follows the simulator, non-monotonicities included; over 50 random mixed
 policies per preset, on the synthetic frame and the primitives trace, its latency equals
 `simulate`'s to the cycle and its energy is within 0.01%. `monotone=True` is monotone by
@@ -54,7 +55,7 @@ construction (lowering any point's bits never raises the estimated latency), at 
 simulator is not: per tile, every level's SRAM cycles, cache cycles, misses and window lines are
 replaced by their least-squares non-decreasing fit over the bit-widths (pool adjacent violators),
 the reuse profile is pooled over bit-widths, lines per set are taken at the widest packing, and the
-placement is the best of the on-chip prefixes (levels 0..k-1) that fit, instead of the greedy fill.
+placement is the best of the on-chip prefixes (levels 0..k-1) that fit, instead of the longest one.
 Measured (same policies): edge median error < 0.1%, max 5-9%, Spearman 0.99; server median 3-4%,
 max 18-24%, Spearman 0.73-0.78.
 
@@ -148,20 +149,9 @@ class CostEstimator:
         """Hash levels the estimate puts on chip (the simulator's rule; monotone mode: the best prefix)."""
         return self.estimate(bits).levels_on_chip
 
-    def _greedy(self, bi: np.ndarray) -> np.ndarray:
-        """The simulator's placement (`units.place_levels`), (1, L) bool."""
-        L = bi.size
-        cap = self._profile.capacity_words
-        if cap is None:
-            return np.ones((1, L), np.bool_)
-        words = self._profile.level_words[np.arange(L), bi]
-        on = np.zeros((1, L), np.bool_)
-        used = 0
-        for level in range(L):
-            if used + words[level] <= cap:
-                on[0, level] = True
-                used += int(words[level])
-        return on
+    def _placement(self, bi: np.ndarray) -> np.ndarray:
+        """The simulator's placement (`units.place_levels`: the longest prefix that fits), (1, L) bool."""
+        return self._prefixes(bi)[-1:]
 
     def _prefixes(self, bi: np.ndarray) -> np.ndarray:
         """Every on-chip prefix (levels 0..k-1) that fits, (n_prefixes, L) bool (monotone mode)."""
@@ -226,7 +216,7 @@ class CostEstimator:
         line = self.config.cache.line_bytes
         he = self.config.hash_engine
         weight_lines = -(-w_bytes // line)
-        placements = self._prefixes(bi) if self.monotone else self._greedy(bi)
+        placements = self._prefixes(bi) if self.monotone else self._placement(bi)
         out = np.zeros((placements.shape[0], 5))
         K.evaluate_kernel(bi, placements, prof.grid_cycles, prof.grid_words, prof.cache_cycles, prof.cache_accesses,
                           prof.miss_lo, prof.miss_hi, prof.window, prof.reuse_p, prof.level_words, prof.level_lines,

@@ -178,11 +178,10 @@ def profile_frame(workload: Workload, config: AccelConfig, area_mode: str, monot
     bit_index[bit_values] = np.arange(nb)
 
     # packings of each bit-width (as units.place_levels)
-    entry_bits = grid.n_feat * bit_values
-    epw_raw = he.word_bits // entry_bits
-    wpe = np.where(epw_raw >= 1, 1, -(-entry_bits // he.word_bits)).astype(np.int64)
-    epw = np.maximum(epw_raw, 1).astype(np.int64)
-    epl = ((8 * cc.line_bytes) // entry_bits).astype(np.int64)
+    epw, wpe, epl = units.packing(grid.n_feat, bit_values, he.word_bits, cc.line_bytes, units.uses_pow2_slots(config))
+    blocks = units.uses_pow2_slots(config)  # xor and block_mod: banks by bank block
+    xor_fold = he.bank_mapping == "xor"
+    sram_shift, line_shift = units.bank_block_shifts(grid.n_feat, he.word_bits, cc.line_bytes) if blocks else (-1, -1)
     level_lines = (-(-grid.sizes.astype(np.int64)[:, None] // np.maximum(epl, 1)[None, :])
                    ).astype(np.float64)  # DRAM lines of each level's packed table
     sizes = grid.sizes.astype(np.int64)
@@ -193,7 +192,7 @@ def profile_frame(workload: Workload, config: AccelConfig, area_mode: str, monot
         off_possible = np.zeros(L, bool)
     elif monotone:  # the prefixes put any level off chip
         off_possible = np.ones(L, bool)
-    else:  # greedy: a level is surely on chip if it fits after every coarser one at fp32
+    else:  # prefix: a level is surely on chip if it fits after every coarser one at fp32
         off_possible = np.cumsum(level_words.max(axis=1)) > cap
 
     bucket_of_gap, gap_rep = gap_buckets(T)
@@ -228,7 +227,7 @@ def profile_frame(workload: Workload, config: AccelConfig, area_mode: str, monot
                 muls = np.array([divider(int(d), max_index) for d in keys[:, 0]], np.int64)
                 K.sram_profile_kernel(idx, starts, he.batch_groups, np.ascontiguousarray(keys[:, 0]), muls,
                                       np.ascontiguousarray(keys[:, 1]), he.sram_banks, pow2_mask(he.sram_banks),
-                                      cyc, words)
+                                      sram_shift, xor_fold, cyc, words)
             grid_cyc[level, fits] = cyc[inverse.ravel()]
             grid_words[level, fits] = words[inverse.ravel()]
         if off_possible[level]:
@@ -242,8 +241,8 @@ def profile_frame(workload: Workload, config: AccelConfig, area_mode: str, monot
             n_lines = -(-int(sizes[level]) // keys)
             muls = np.array([divider(int(d), max_index) for d in keys], np.int64)
             K.cache_profile_kernel(idx, starts, he.batch_groups, keys, muls, n_lines.astype(np.int64), cc.banks,
-                                   pow2_mask(cc.banks), cc.n_sets, pow2_mask(cc.n_sets), W, bucket_of_gap, cyc, acc,
-                                   own, hits, gaps, n_used)
+                                   pow2_mask(cc.banks), line_shift, xor_fold, cc.n_sets, pow2_mask(cc.n_sets), W,
+                                   bucket_of_gap, cyc, acc, own, hits, gaps, n_used)
             rows = np.flatnonzero(valid)
             inv = inverse.ravel()
             cache_cyc[level, rows] = cyc[inv]

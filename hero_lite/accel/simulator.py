@@ -142,7 +142,8 @@ def simulate(workload: Workload, bits: dict[str, int], config: AccelConfig, area
     S = config.tile_samples
 
     placement = units.place_levels(workload.grid, _level_bits(workload, bits), he.word_bits,
-                                   None if fit else units.grid_words_capacity(config), cache_cfg.line_bytes)
+                                   None if fit else units.grid_words_capacity(config), cache_cfg.line_bytes,
+                                   units.uses_pow2_slots(config))
     lbits = units.layer_bits(workload, bits)
     ray_order = units.ray_issue_order(workload.width, workload.height, config.ray_block)
     full = units.build_tiles(workload, ray_order, S)

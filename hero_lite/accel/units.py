@@ -14,15 +14,18 @@ Per-tile service times (cycles):
 - hash memory: max(grid-SRAM cycles, cache cycles) of the tile (separate arrays working in
   parallel), plus its DRAM line requests (`hash_memory_pass`): level by level, `batch_groups`
   (sample, level) groups at a time, each batch taking as many cycles as the most loaded bank
-  (one word or line per bank per cycle; bank = word or line address mod banks);
+  (one word or line per bank per cycle; bank = word or line address mod banks, or by bank block
+  with the xor and block_mod mappings, `_kernels.hash_memory_kernel`);
 - MLP: sum over layers of `mlp_layer_cycles`; VRU: ceil(n / samples_per_cycle).
 
-Packing (no entry straddles a word or a line): an entry is F * b bits (b = 32: fp32);
-entries per SRAM word = floor(word_bits / (F b)) (an entry wider than a word takes
-ceil(F b / word_bits) consecutive words); entries per cache line = floor(8 line_bytes / (F b)).
-Level l is on chip if its packed table fits in what is left of the grid SRAM, levels taken coarse
-to fine; the others live in DRAM, each level's region starting on a line boundary, and are read
-through the cache. So fewer bits mean more entries per word, per line and per byte of SRAM.
+Packing (no entry straddles a word or a line, `packing`): an entry takes a slot of F * b bits
+(b = 32: fp32), or of the next power of two with the block mappings (xor, block_mod);
+entries per SRAM word = floor(word_bits / slot) (an entry wider than a word takes
+ceil(slot / word_bits) consecutive words); entries per cache line = floor(8 line_bytes / slot)
+(powers of two with the block mappings, so packings nest). The longest coarse-to-fine prefix of
+levels whose packed tables fit is on chip; the others are read through the cache from DRAM, where
+every level has a region at a fixed address. So fewer bits mean more entries per word, per line
+and per byte of SRAM, and never fewer levels on chip.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from hero_lite.accel import _kernels as K
-from hero_lite.accel.config import AccelConfig, MLPEngineConfig
+from hero_lite.accel.config import BANK_MAPPINGS, AccelConfig, MLPEngineConfig
 from hero_lite.accel.engine import STAGES
-from hero_lite.accel.workload import FLOAT_BITS, GridGeometry, Workload
+from hero_lite.accel.workload import FLOAT_BITS, MAX_QUANT_BITS, MIN_BITS, GridGeometry, Workload
+
+ALL_BITS = tuple(range(MIN_BITS, MAX_QUANT_BITS + 1)) + (FLOAT_BITS,)  # every valid bit-width, ascending
 
 
 def _ceil_div(a, b):
@@ -125,6 +130,72 @@ def layer_bits(workload: Workload, bits: dict[str, int]) -> list[tuple[int, int]
 # Level placement and packing
 
 
+def pow2_floor(v: np.ndarray) -> np.ndarray:
+    """Largest power of two <= v, elementwise (0 where v < 1); int64."""
+    v = np.asarray(v, dtype=np.int64)
+    return np.array([1 << (int(x).bit_length() - 1) if x >= 1 else 0 for x in v.ravel()],
+                    dtype=np.int64).reshape(v.shape)
+
+
+def slot_bits(n_feat: int, level_bits: np.ndarray, pow2_slots: bool) -> np.ndarray:
+    """Bits an entry of F features at b bits occupies in memory: F b, or the next power of two
+    (`pow2_slots`, the layout of the xor and block_mod bank mappings: 3 bits cost like 4, 5-7 like 8).
+    (L,) int64."""
+    bits = n_feat * np.asarray(level_bits, dtype=np.int64)
+    if not pow2_slots:
+        return bits
+    return np.array([1 << (int(x) - 1).bit_length() for x in bits.ravel()], dtype=np.int64).reshape(bits.shape)
+
+
+def packing(n_feat: int, level_bits: np.ndarray, word_bits: int, line_bytes: int,
+            pow2_slots: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entries per SRAM word, SRAM words per entry and entries per cache line at each bit-width.
+
+    No entry straddles a word or a line: epw = floor(word_bits / slot), or ceil(slot / word_bits)
+    words per entry when an entry is wider than a word; epl = floor(8 line_bytes / slot) (0: no
+    entry fits a line). With `pow2_slots` epw and epl are rounded down to powers of two, so the
+    packing at b - 1 bits either equals the one at b bits or merges pairs of its words (lines).
+
+    Returns
+    -------
+    epw, wpe, epl : like level_bits, int64.
+    """
+    slot = slot_bits(n_feat, level_bits, pow2_slots)
+    epw = word_bits // slot
+    wpe = np.where(epw >= 1, 1, _ceil_div(slot, word_bits)).astype(np.int64)
+    epw = np.maximum(epw, 1).astype(np.int64)
+    epl = ((8 * line_bytes) // slot).astype(np.int64)
+    if pow2_slots:
+        epw, epl = pow2_floor(epw), pow2_floor(epl)
+    return epw, wpe, epl
+
+
+def bank_block_shifts(n_feat: int, word_bits: int, line_bytes: int) -> tuple[int, int]:
+    """log2 of the entries of one bank block of the grid SRAM and of the cache (xor, block_mod mappings).
+
+    A block is the word (line) at the narrowest packing (2 bits, power-of-two slots), so at every
+    packing a block holds a whole number of words (lines) and a word (line) lies in one block.
+    """
+    epw, _, epl = packing(n_feat, np.array([MIN_BITS]), word_bits, line_bytes, True)
+    return int(np.log2(epw[0])), int(np.log2(max(int(epl[0]), 1)))
+
+
+def level_regions(grid: GridGeometry, line_bytes: int, pow2_slots: bool) -> np.ndarray:
+    """First DRAM line of each level's region, (L,) int64.
+
+    Every level has a region sized for its widest packing (the largest line count over the bit-widths
+    whose entry fits a line), at a fixed address: a level's lines (so its cache sets) do not move when
+    another level's bits change.
+    """
+    bits = np.asarray(ALL_BITS, dtype=np.int64)
+    _, _, epl = packing(grid.n_feat, bits, 8, line_bytes, pow2_slots)
+    epl = epl[epl >= 1]
+    region = _ceil_div(grid.sizes.astype(np.int64), int(epl.min())) if epl.size else grid.sizes.astype(np.int64)
+    base = np.zeros(grid.n_levels, dtype=np.int64)
+    np.cumsum(region[:-1], out=base[1:])
+    return base
+
+
 @dataclass(frozen=True)
 class LevelPlacement:
     """Where each hash level lives and how it is packed.
@@ -134,10 +205,11 @@ class LevelPlacement:
     level_bits : (L,) int64, bits per feature of each level (32 = fp32).
     onchip : (L,) bool, level held in the grid SRAM.
     entries_per_word : (L,) int64, entries per SRAM word (1 when an entry spans several words).
-    words_per_entry : (L,) int64, SRAM words per entry (1 unless F * b > word_bits).
+    words_per_entry : (L,) int64, SRAM words per entry (1 unless an entry is wider than a word).
     level_words : (L,) int64, SRAM words of each level's packed table.
     entries_per_line : (L,) int64, entries per cache line / DRAM line.
-    line_base : (L,) int64, first DRAM line of each level (every level has a DRAM region).
+    line_base : (L,) int64, first DRAM line of each level (every level has a DRAM region at a fixed
+        address, `level_regions`).
     grid_words_used : int, SRAM words taken by the on-chip levels.
     grid_words : int, SRAM capacity in words.
     """
@@ -158,29 +230,29 @@ class LevelPlacement:
 
 
 def place_levels(grid: GridGeometry, level_bits: np.ndarray, word_bits: int, grid_words: int | None,
-                 line_bytes: int) -> LevelPlacement:
-    """Pack the levels and place them: coarse to fine, on chip while the packed table fits.
+                 line_bytes: int, pow2_slots: bool = False) -> LevelPlacement:
+    """Pack the levels and place them: the longest coarse-to-fine prefix of levels whose packed
+    tables fit goes on chip (levels 0..k-1), the others are read through the cache.
 
+    Lowering any level's bits never shrinks that prefix (a level skipped because it does not fit
+    stops the prefix, so a finer level is never put on chip in its place).
     grid_words : SRAM capacity in words; None places every level on chip (area mode 'fit').
+    pow2_slots : entries in power-of-two slots (`packing`), the layout of the xor and block_mod mappings.
     """
     level_bits = np.asarray(level_bits, dtype=np.int64)
-    entry_bits = grid.n_feat * level_bits
-    epw = word_bits // entry_bits
-    wpe = np.where(epw >= 1, 1, _ceil_div(entry_bits, word_bits)).astype(np.int64)
-    epw = np.maximum(epw, 1).astype(np.int64)
+    epw, wpe, epl = packing(grid.n_feat, level_bits, word_bits, line_bytes, pow2_slots)
     level_words = np.where(wpe == 1, _ceil_div(grid.sizes, epw), grid.sizes * wpe).astype(np.int64)
     onchip = np.zeros(grid.n_levels, dtype=np.bool_)
     used = 0
     for level in range(grid.n_levels):
-        if grid_words is None or used + level_words[level] <= grid_words:
-            onchip[level] = True
-            used += int(level_words[level])
-    epl = ((8 * line_bytes) // entry_bits).astype(np.int64)
+        if grid_words is not None and used + level_words[level] > grid_words:
+            break
+        onchip[level] = True
+        used += int(level_words[level])
     if np.any(epl < 1):
-        raise ValueError(f"cache.line_bytes = {line_bytes} holds no entry of {int(entry_bits.max())} bits")
-    level_lines = _ceil_div(grid.sizes, epl)
-    line_base = np.zeros(grid.n_levels, dtype=np.int64)
-    np.cumsum(level_lines[:-1], out=line_base[1:])
+        raise ValueError(f"cache.line_bytes = {line_bytes} holds no entry of "
+                         f"{int(slot_bits(grid.n_feat, level_bits, pow2_slots).max())} bits")
+    line_base = level_regions(grid, line_bytes, pow2_slots)
     return LevelPlacement(level_bits=level_bits, onchip=onchip, entries_per_word=epw, words_per_entry=wpe,
                           level_words=level_words, entries_per_line=epl, line_base=line_base,
                           grid_words_used=used, grid_words=used if grid_words is None else int(grid_words))
@@ -321,15 +393,26 @@ def hash_memory_pass(workload: Workload, placement: LevelPlacement, config: Acce
     miss_lines = np.zeros(n_tiles, np.int64)
     counters = np.zeros((n_tiles, K.N_COUNTERS), np.int64)
     he = config.hash_engine
+    sram_shift, line_shift = bank_block_shifts(grid.n_feat, he.word_bits, config.cache.line_bytes)
     K.hash_memory_kernel(
         np.ascontiguousarray(workload.positions, dtype=np.float32), tiles.sample_order, tiles.tile_starts,
         np.ascontiguousarray(grid.scales, dtype=np.float32), np.ascontiguousarray(grid.resolutions, dtype=np.int64),
         np.ascontiguousarray(grid.sizes, dtype=np.int64), np.ascontiguousarray(grid.hashed, dtype=np.bool_),
         placement.onchip, placement.entries_per_word, placement.words_per_entry, he.sram_banks,
-        he.bank_mapping == "vertex", he.batch_groups, placement.entries_per_line, placement.line_base, cache.n_sets,
-        cache.ways, config.cache.banks, cache.tags, cache.stamps, cache.clock, grid_cycles, cache_cycles, miss_lines,
-        counters)
+        mapping_code(he.bank_mapping), he.batch_groups, placement.entries_per_line, placement.line_base, cache.n_sets,
+        cache.ways, config.cache.banks, sram_shift, line_shift, cache.tags, cache.stamps, cache.clock, grid_cycles,
+        cache_cycles, miss_lines, counters)
     return HashMemoryWork(grid_cycles, cache_cycles, miss_lines, count_dict(counters.sum(axis=0)), counters)
+
+
+def mapping_code(bank_mapping: str) -> int:
+    """The kernels' code (`_kernels.MAP_*`) of a `hash_engine.bank_mapping` value."""
+    return BANK_MAPPINGS.index(bank_mapping)
+
+
+def uses_pow2_slots(config: AccelConfig) -> bool:
+    """Entries in power-of-two slots: the layout the block mappings (xor, block_mod) need (their blocks nest)."""
+    return config.hash_engine.bank_mapping in ("xor", "block_mod")
 
 
 def count_dict(totals: np.ndarray) -> dict:

@@ -133,5 +133,5 @@ def search_options(fn):
     fn = click.option("--set", "point_set", type=click.Choice(["hero", "caq"]), default=None,
                       help="Point set [hero].")(fn)
     fn = click.option("--episodes", type=click.IntRange(min=1), default=None, help="Search episodes [100].")(fn)
-    fn = click.option("--accel", default=None, help="Preset (edge, server) or a .toml file [edge].")(fn)
+    fn = click.option("--accel", default=None, help="Preset (edge, server, or a variant such as edge_2arrays; docs/accelerator.md) or a .toml file [edge].")(fn)
     return budget_options(fn)

@@ -75,7 +75,7 @@ def quantize(checkpoint, scene_dir, policy_path, uniform, hash_bits, mlp_bits, p
 @policy_options
 @click.option("--set", "point_set", type=click.Choice(["hero", "caq"]), default="hero", show_default=True,
               help="Point set of the --uniform/--hash-bits shorthands.")
-@click.option("--accel", "accel", default="edge", show_default=True, help="Preset (edge, server) or a .toml file.")
+@click.option("--accel", "accel", default="edge", show_default=True, help="Preset (edge, server, or a variant such as edge_2arrays; docs/accelerator.md) or a .toml file.")
 @click.option("--views", type=click.IntRange(min=1), default=1, show_default=True,
               help="Average this many test views (cold caches per frame).")
 @click.option("--area-mode", type=click.Choice(["fixed", "fit"]), default=None,

@@ -46,9 +46,28 @@ class LRUCache:
         return False
 
 
+def xor_fold_bank(block: int, banks: int) -> int:
+    """XOR of the block number's ceil(log2 banks)-bit fields, mod banks (Rau 1991 style interleaving)."""
+    width = max(1, (banks - 1).bit_length())
+    folded = 0
+    while block:
+        folded ^= block & ((1 << width) - 1)
+        block >>= width
+    return folded % banks
+
+
+def block_bank_reference(block: int, banks: int, xor_fold: bool) -> int:
+    """Bank of a bank block: the xor mapping's XOR fold, or block_mod's block mod banks."""
+    return xor_fold_bank(block, banks) if xor_fold else block % banks
+
+
 def hash_memory_reference(positions, sample_order, tile_starts, grid, placement, sram_banks, batch_groups,
-                          cache_banks, cache: LRUCache):
-    """Per-tile grid cycles, cache cycles, misses and counters (word_mod bank mapping)."""
+                          cache_banks, cache: LRUCache, blocks: tuple[int, int, bool] | None = None):
+    """Per-tile grid cycles, cache cycles, misses and counters.
+
+    Banks: word (line) mod banks, or with blocks = (sram_shift, line_shift, xor_fold) the block
+    mappings (xor, block_mod): an entry's word j in bank block_bank_reference(entry >> sram_shift) + j,
+    its line in bank block_bank_reference(entry >> line_shift)."""
     n_tiles = len(tile_starts) - 1
     grid_cyc = np.zeros(n_tiles, np.int64)
     cache_cyc = np.zeros(n_tiles, np.int64)
@@ -69,26 +88,31 @@ def hash_memory_reference(positions, sample_order, tile_starts, grid, placement,
             for b0 in range(0, len(members), batch_groups):
                 batch = [sample_order[i] for i in members[b0:b0 + batch_groups]]
                 if placement.onchip[level]:
-                    words = []
+                    words, banks = [], []
                     for s in batch:
                         for e in idx[s]:
                             for j in range(wpe):
                                 w = int(e) // epw if wpe == 1 else int(e) * wpe + j
                                 if w not in words:
                                     words.append(w)
-                    load = np.bincount([w % sram_banks for w in words], minlength=sram_banks)
+                                    banks.append(w % sram_banks if blocks is None else
+                                                 (block_bank_reference(int(e) >> blocks[0], sram_banks, blocks[2])
+                                                  + j) % sram_banks)
+                    load = np.bincount(banks, minlength=sram_banks)
                     grid_cyc[t] += load.max()
                     counts["grid_groups"] += len(batch)
                     counts["grid_words"] += len(words)
                     counts["grid_conflict_cycles"] += int(load.max()) - -(-len(words) // sram_banks)
                 else:
-                    lines = []
+                    lines, banks = [], []
                     for s in batch:
                         for e in idx[s]:
                             a = base + int(e) // epl
                             if a not in lines:
                                 lines.append(a)
-                    load = np.bincount([a % cache_banks for a in lines], minlength=cache_banks)
+                                banks.append(a % cache_banks if blocks is None else
+                                             block_bank_reference(int(e) >> blocks[1], cache_banks, blocks[2]))
+                    load = np.bincount(banks, minlength=cache_banks)
                     cache_cyc[t] += load.max()
                     for a in lines:
                         if cache.access(a):

@@ -68,6 +68,13 @@ def test_bad_values_name_the_key(overrides, key):
         AccelConfig.from_dict(overrides)
 
 
+def test_every_bank_mapping_is_accepted_and_a_wrong_one_lists_them():
+    for mapping in ("word_mod", "vertex", "xor", "block_mod"):
+        assert AccelConfig.from_dict({"hash_engine": {"bank_mapping": mapping}}).hash_engine.bank_mapping == mapping
+    with pytest.raises(ValueError, match=re.escape("valid: word_mod | vertex | xor | block_mod")):
+        AccelConfig.from_dict({"hash_engine": {"bank_mapping": "skewed"}})
+
+
 def test_load_config_files(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('base = "server"\n[dram]\nbw_bytes_per_cycle = 64.0\n')

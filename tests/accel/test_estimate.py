@@ -18,13 +18,14 @@ from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 from hero_lite.accel import (CostEstimate, CostEstimator, Workload, load_config, model_bytes, simulate, split_bits,
-                             synthetic_workload, uniform_bits)
+                             synthetic_workload, uniform_bits, units)
 from hero_lite.accel import _kernels as K
-from hero_lite.accel import units
-from hero_lite.accel.engine import run_pipeline
 from hero_lite.accel._estimate_kernels import (cache_profile_one, dram_return_kernel, isotonic_kernel,
                                                pipeline_recurrence_kernel, sram_profile_one)
+from hero_lite.accel.engine import run_pipeline
 from hero_lite.accel.frame_profile import BIT_VALUES, divider, gap_buckets, pow2_mask, window_lines
+
+from ._reference import block_bank_reference
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "runs" / "bench" / "primitives" / "checkpoint.h5"
@@ -105,8 +106,10 @@ def synthetic_cases(frame):
 # kernels
 
 
-def cache_profile_reference(idx, tile_starts, batch_groups, epl, cache_banks, n_sets, ways, bucket_of_gap, n_buckets):
-    """Plain Python: distinct lines per batch, per-set LRU lists (most recent first), gaps per line."""
+def cache_profile_reference(idx, tile_starts, batch_groups, epl, cache_banks, n_sets, ways, bucket_of_gap, n_buckets,
+                            block_shift=-1, xor_fold=False):
+    """Plain Python: distinct lines per batch, per-set LRU lists (most recent first), gaps per line.
+    Banks: line mod banks, or with block_shift >= 0 the block mappings' bank of entry >> block_shift."""
     n_tiles = len(tile_starts) - 1
     cycles, accesses, own = (np.zeros(n_tiles, np.int64) for _ in range(3))
     reuse = np.zeros((n_tiles, n_buckets, ways), np.int64)
@@ -114,12 +117,14 @@ def cache_profile_reference(idx, tile_starts, batch_groups, epl, cache_banks, n_
     used_in = {}
     for t in range(n_tiles):
         for b0 in range(tile_starts[t], tile_starts[t + 1], batch_groups):
-            lines = []
+            lines, banks = [], []
             for i in range(b0, min(b0 + batch_groups, tile_starts[t + 1])):
                 for e in idx[i]:
                     if int(e) // epl not in lines:
                         lines.append(int(e) // epl)
-            cycles[t] += np.bincount([a % cache_banks for a in lines], minlength=cache_banks).max()
+                        banks.append(lines[-1] % cache_banks if block_shift < 0 else
+                                     block_bank_reference(int(e) >> block_shift, cache_banks, xor_fold))
+            cycles[t] += np.bincount(banks, minlength=cache_banks).max()
             accesses[t] += len(lines)
             for a in lines:
                 stack = sets[a % n_sets]
@@ -143,7 +148,7 @@ def cache_profile_reference(idx, tile_starts, batch_groups, epl, cache_banks, n_
     return cycles, accesses, own, reuse, gaps, len(used_in)
 
 
-def one_level_sim_kernel(workload, tiles, level, onchip, epw, wpe, epl, config):
+def one_level_sim_kernel(workload, tiles, level, onchip, epw, wpe, epl, config, mapping="word_mod"):
     """The simulator's own hash_memory_kernel on one level alone (cold cache)."""
     g, he, cc = workload.grid, config.hash_engine, config.cache
     sl = slice(level, level + 1)
@@ -153,40 +158,46 @@ def one_level_sim_kernel(workload, tiles, level, onchip, epw, wpe, epl, config):
     cache = units.CacheState.cold(cc.n_sets, cc.ways)
     K.hash_memory_kernel(workload.positions, tiles.sample_order, tiles.tile_starts, g.scales[sl].copy(),
                          g.resolutions[sl].copy(), g.sizes[sl].copy(), g.hashed[sl].copy(), np.array([onchip]),
-                         np.array([epw]), np.array([wpe]), he.sram_banks, False, he.batch_groups, np.array([epl]),
-                         np.array([0]), cc.n_sets, cc.ways, cc.banks, cache.tags, cache.stamps, cache.clock, *out,
-                         counters)
+                         np.array([epw]), np.array([wpe]), he.sram_banks, units.mapping_code(mapping),
+                         he.batch_groups, np.array([epl]), np.array([0]), cc.n_sets, cc.ways, cc.banks,
+                         *units.bank_block_shifts(g.n_feat, he.word_bits, cc.line_bytes), cache.tags, cache.stamps,
+                         cache.clock, *out, counters)
     return out, counters
 
 
+@pytest.mark.parametrize("mapping", ["word_mod", "xor", "block_mod"])
 @pytest.mark.parametrize("level", [1, 3, 9])
-def test_profile_kernels_match_the_simulator_and_a_python_reference(small, level):
+def test_profile_kernels_match_the_simulator_and_a_python_reference(small, level, mapping):
     config = load_config("edge").with_overrides({"tile_samples": 64, "cache": {"kib": 2.0, "ways": 4, "banks": 12}})
+    blocks = mapping != "word_mod"
+    xor_fold = mapping == "xor"
+    shifts = units.bank_block_shifts(small.grid.n_feat, 32, 32) if blocks else (-1, -1)
     tiles = units.build_tiles(small, units.ray_issue_order(small.width, small.height, 8), 64)
     positions = np.ascontiguousarray(small.positions[tiles.sample_order])
     idx = units.corner_indices(positions, small.grid, level)
     he, cc = config.hash_engine, config.cache
     bucket_of_gap, rep = gap_buckets(tiles.n_tiles)
     max_index = int(small.grid.sizes[level]) - 1
-    for epw, wpe in ((8, 1), (3, 1), (1, 1), (1, 2)):
+    for epw, wpe in ((8, 1), (4, 1) if blocks else (3, 1), (1, 1), (1, 2)):
         cycles, words = np.zeros(tiles.n_tiles, np.int64), np.zeros(tiles.n_tiles, np.int64)
         sram_profile_one(idx, tiles.tile_starts, he.batch_groups, epw, divider(epw, max_index), wpe, he.sram_banks,
-                         pow2_mask(he.sram_banks), cycles, words)
-        (grid_cycles, _, _), counters = one_level_sim_kernel(small, tiles, level, True, epw, wpe, 4, config)
+                         pow2_mask(he.sram_banks), shifts[0], xor_fold, cycles, words)
+        (grid_cycles, _, _), counters = one_level_sim_kernel(small, tiles, level, True, epw, wpe, 4, config, mapping)
         assert np.array_equal(cycles, grid_cycles) and np.array_equal(words, counters[:, K.C_GRID_WORDS])
-    for epl in (64, 21, 4):
+    for epl in (64, 16, 4) if blocks else (64, 21, 4):
         n_lines = -(-int(small.grid.sizes[level]) // epl)
         got = [np.zeros(tiles.n_tiles, np.int64) for _ in range(3)]
         reuse = np.zeros((tiles.n_tiles, rep.size, cc.ways), np.int64)
         gaps = np.zeros(tiles.n_tiles + 1, np.int64)
         n_used = cache_profile_one(idx, tiles.tile_starts, he.batch_groups, epl, divider(epl, max_index), n_lines,
-                                   cc.banks, pow2_mask(cc.banks), cc.n_sets, pow2_mask(cc.n_sets), cc.ways,
-                                   bucket_of_gap, *got, reuse, gaps)
-        (_, cache_cycles, misses), counters = one_level_sim_kernel(small, tiles, level, False, 1, 1, epl, config)
+                                   cc.banks, pow2_mask(cc.banks), shifts[1], xor_fold, cc.n_sets, pow2_mask(cc.n_sets),
+                                   cc.ways, bucket_of_gap, *got, reuse, gaps)
+        (_, cache_cycles, misses), counters = one_level_sim_kernel(small, tiles, level, False, 1, 1, epl, config,
+                                                                   mapping)
         assert np.array_equal(got[0], cache_cycles) and np.array_equal(got[2], misses)
         assert np.array_equal(got[1], counters[:, K.C_CACHE_ACCESSES])
         ref = cache_profile_reference(idx, tiles.tile_starts, he.batch_groups, epl, cc.banks, cc.n_sets, cc.ways,
-                                      bucket_of_gap, rep.size)
+                                      bucket_of_gap, rep.size, shifts[1], xor_fold)
         for a, b in zip((*got, reuse, gaps, n_used), ref):
             assert np.array_equal(a, b)
 
@@ -311,6 +322,9 @@ def test_accuracy_on_a_real_trace():
 @pytest.mark.parametrize("name, overrides, area_mode", [
     ("fit", {}, "fit"),
     ("vertex banks", {"hash_engine": {"bank_mapping": "vertex"}}, None),
+    ("xor banks", {"hash_engine": {"bank_mapping": "xor"}}, None),
+    ("xor banks, odd banks", {"hash_engine": {"bank_mapping": "xor", "sram_banks": 12}, "cache": {"banks": 12}}, None),
+    ("block_mod banks", {"hash_engine": {"bank_mapping": "block_mod"}}, None),
     ("odd banks and sets", {"cache": {"banks": 12, "kib": 12.0, "ways": 3}, "tile_samples": 300, "fifo_depth": 1,
                             "hash_engine": {"sram_banks": 12, "batch_groups": 3}}, None),
     ("queue-bound dram", {"dram": {"queue_depth": 8, "bw_bytes_per_cycle": 7.3, "latency_cycles": 80}}, None),
@@ -330,7 +344,8 @@ def test_faithful_mode_on_other_configurations(small, name, overrides, area_mode
 def test_faithful_mode_follows_the_simulators_own_non_monotonicity(frame):
     # server, levels 0-2 at 16 bits fill the grid SRAM; level 3 off chip: at 8 bits (16 entries per
     # 32-byte line) its z-neighbours are 64 lines apart, in the same one of the 64 cache banks
-    config = load_config("server")
+    # (with word_mod banks; the presets' xor banks are monotone, test_monotone.py)
+    config = load_config("server").with_overrides({"hash_engine": {"bank_mapping": "word_mod"}})
     est = CostEstimator(frame, config)
     bits = split_bits(frame, 16, 8)
     lat = {}

@@ -56,16 +56,23 @@ def test_packing_and_placement():
     assert p.level_words[:4].tolist() == [2048, 4632, 8788, 16384]
     assert p.levels_on_chip == [0, 1]  # 2048 + 4632 words fit, + 8788 does not
     assert p.entries_per_line.tolist() == [16] * 16
-    np.testing.assert_array_equal(p.line_base[:3], [0, 256, 256 + 579])
+    # DRAM regions at fixed addresses, sized for the widest packing (fp32: 4 entries per line)
+    np.testing.assert_array_equal(p.line_base[:3], [0, 1024, 1024 + 2316])
+    np.testing.assert_array_equal(U.place_levels(g, np.full(16, 2), 32, 8192, 32).line_base, p.line_base)
     # 2 bits: 8 per word; levels 0-3 = 512 + 1158 + 2197 + 4096 = 7963 words fit in 8192
     assert U.place_levels(g, np.full(16, 2), 32, 8192, 32).levels_on_chip == [0, 1, 2, 3]
     # fp32: an entry spans 2 words; 3 bits: floor(32 / 6) = 5 per word, floor(256 / 6) = 42 per line
     q = U.place_levels(g, np.array([32, 3] + [8] * 14), 32, 8192, 32)
     assert q.words_per_entry[0] == 2 and q.level_words[0] == 8192 and q.entries_per_word[1] == 5
     assert q.entries_per_line[:2].tolist() == [4, 42]
-    # greedy coarse to fine with skipping: a 16-bit level 1 does not fit, a 2-bit level 2 does
+    # the longest prefix that fits: a 16-bit level 1 does not fit, so the 2-bit level 2 stays off chip too
     r = U.place_levels(g, np.array([8, 16, 2] + [16] * 13), 32, 8192, 32)
-    assert r.levels_on_chip == [0, 2]
+    assert r.levels_on_chip == [0]
+    assert U.place_levels(g, np.array([8, 2, 2] + [16] * 13), 32, 8192, 32).levels_on_chip == [0, 1, 2]
+    # power-of-two slots (xor mapping): 3 bits take 8-bit slots, 4 per word, 32 per line; 5-8 bits 16-bit slots
+    x = U.place_levels(g, np.array([3, 5, 8, 2] + [16] * 12), 32, 8192, 32, pow2_slots=True)
+    assert x.entries_per_word[:4].tolist() == [4, 2, 2, 8] and x.entries_per_line[:4].tolist() == [32, 16, 16, 64]
+    assert x.level_words[:2].tolist() == [1024, 4632]
     # fit: everything on chip
     assert U.place_levels(g, np.full(16, 8), 32, None, 32).levels_on_chip == list(range(16))
 
@@ -76,17 +83,20 @@ def _config(**hash_engine):
                                          "cache": {"kib": 2.0, "ways": 2, "banks": 4}})
 
 
+@pytest.mark.parametrize("mapping", ["word_mod", "xor", "block_mod"])
 @pytest.mark.parametrize("batch", [1, 3])
 @pytest.mark.parametrize("bits", [2, 5, 8, 32])
-def test_hash_memory_pass_matches_the_python_reference(batch, bits):
+def test_hash_memory_pass_matches_the_python_reference(batch, bits, mapping):
     w = synthetic_workload(20, 16, samples_per_ray=6)
-    cfg = _config(batch_groups=batch)
+    cfg = _config(batch_groups=batch, bank_mapping=mapping)
     levels = np.full(16, bits)
-    p = U.place_levels(w.grid, levels, 32, U.grid_words_capacity(cfg), cfg.cache.line_bytes)
+    blocks = mapping != "word_mod"
+    p = U.place_levels(w.grid, levels, 32, U.grid_words_capacity(cfg), cfg.cache.line_bytes, pow2_slots=blocks)
     tiles = U.build_tiles(w, U.ray_issue_order(w.width, w.height, cfg.ray_block), cfg.tile_samples)
     got = U.hash_memory_pass(w, p, cfg, tiles, U.CacheState.cold(cfg.cache.n_sets, cfg.cache.ways))
+    shifts = (*U.bank_block_shifts(w.grid.n_feat, 32, cfg.cache.line_bytes), mapping == "xor") if blocks else None
     ref = hash_memory_reference(w.positions, tiles.sample_order, tiles.tile_starts, w.grid, p, 4, batch, 4,
-                                LRUCache(cfg.cache.n_sets, cfg.cache.ways))
+                                LRUCache(cfg.cache.n_sets, cfg.cache.ways), shifts)
     np.testing.assert_array_equal(got.grid_cycles, ref[0])
     np.testing.assert_array_equal(got.cache_cycles, ref[1])
     np.testing.assert_array_equal(got.miss_lines, ref[2])

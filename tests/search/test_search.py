@@ -308,7 +308,7 @@ def test_an_unreachable_budget_is_refused_before_any_work(tiny_checkpoint, tiny_
         floor = float(error.split("still costs ")[1].split(" ms")[0])
         fraction = float(error.split("ms on the cost frame, ")[1].split("x of")[0])
         reference = float(error.split("(")[1].split(" ms")[0]) / 0.3
-        assert floor > 0.3 * reference and fraction == pytest.approx(floor / reference, abs=1e-3)
+        assert floor > 0.3 * reference and fraction == pytest.approx(floor / reference, abs=2e-3)  # from 3-decimal printed values
         assert not out.exists()  # nothing written
     # a budget above the floor is accepted
     prepare(str(tiny_checkpoint), str(tiny_dir), SearchConfig(budgets={"latency_ms": f"{fraction + 0.01}x"}))

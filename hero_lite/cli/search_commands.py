@@ -231,11 +231,14 @@ def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
 @scene_dir_argument
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--methods", default=None,
-              help="Run these methods (comma-separated: fp32, uniformK, uniformK-ptq (K = 2..8), caq, haq, random, "
-                   "hero) under the budgets given or the default 0.8x latency, instead of the matched protocol; "
+              help="Run these methods (comma-separated: fp32, uniformK, uniformK-ptq (K = 2..8), caq, caq_snapped, "
+                   "heuristic, haq, random, hero, hero_hash8) under the budgets given or the default 0.8x latency, instead of the matched protocol; "
                    "for example fp32,uniform8,caq,haq,random,hero.")
 @click.option("--fractions", default=None,
               help="Matched protocol: HERO's latency budgets as fractions of CAQ-like's latency [0.9,0.85,0.76].")
+@click.option("--baselines", default=None,
+              help="Matched protocol: what runs beside CAQ-like and HERO (comma-separated: caq_snapped, heuristic, "
+                   "uniformK, hero_hash8; 'none' for nothing) [caq_snapped,heuristic].")
 @click.option("--caq-mode", type=click.Choice(["mgl", "mdl"]), default="mdl", show_default=True,
               help="CAQ-like bit learning: minimal degradation (keeps the fp32 loss) or metric-guided "
                    "(down to --caq-target).")
@@ -248,7 +251,7 @@ def reproduce(scene, out_dir, reference_path, tolerance_path) -> None:
 @search_seed_option
 @force_option
 @friendly_errors
-def compare(checkpoint, scene_dir, out_dir, methods, fractions, caq_mode, caq_target, caq_penalty, caq_steps, latency_budget,
+def compare(checkpoint, scene_dir, out_dir, methods, fractions, baselines, caq_mode, caq_target, caq_penalty, caq_steps, latency_budget,
             area_budget, energy_budget, size_budget, accel, episodes, point_set, area_mode, qat_steps, reward,
             config_path, downscale, seed, force) -> None:
     """Compare HERO with CAQ-like at matched quality; write compare.json, compare.md and pareto.png.
@@ -256,19 +259,25 @@ def compare(checkpoint, scene_dir, out_dir, methods, fractions, caq_mode, caq_ta
     By default, the HERO paper's protocol: CAQ-like learns its bit-widths first; then one HERO search
     per latency fraction f, with budgets f x CAQ-like's latency and CAQ-like's model size (both on
     the search's cost frame); the result is the fastest HERO policy within 0.1 dB of CAQ-like's test
-    PSNR, and its latency, cost-efficiency and model-size ratios. Every final policy gets the same
-    final QAT and test-view report. With --methods, the listed methods run under one budget instead
-    (HAQ-like and random search use HERO's budget and episode count).
+    PSNR, and its latency, cost-efficiency (fit area, then fixed area) and model-size ratios. Beside
+    them by default: caq_snapped (CAQ-like's bits snapped to widths the accelerator runs without
+    waste) and heuristic (a three-rule hand policy); --baselines hero_hash8 adds HERO searches with
+    every hash level at 8 bits. Every final policy gets the same final QAT and test-view report.
+    With --methods, the listed methods run under one budget instead (HAQ-like and random search use
+    HERO's budget and episode count).
     """
     from hero_lite.quant.learned import BitLearningConfig
     from hero_lite.runfolder import claimed
-    from hero_lite.search.compare import DEFAULT_FRACTIONS, parse_fractions, parse_methods, run_compare, run_matched
+    from hero_lite.search.compare import (DEFAULT_FRACTIONS, DEFAULT_MATCHED, SEARCHED, parse_baselines, parse_fractions,
+                                          parse_methods, run_compare, run_matched)
 
     budgets = budgets_given(latency_budget, area_budget, energy_budget, size_budget)
     if methods is None and budgets:
         raise UserError("the matched protocol takes its budgets from CAQ-like; give --methods to set them yourself")
-    if methods is not None and fractions is not None:
-        raise UserError("--fractions belongs to the matched protocol; leave it out with --methods")
+    if methods is not None and (fractions is not None or baselines is not None):
+        raise UserError(f"{'--fractions' if fractions is not None else '--baselines'} belongs to the matched protocol; "
+                        "leave it out with --methods")
+    matched_methods = ["caq", *parse_baselines(baselines), "hero"] if baselines is not None else list(DEFAULT_MATCHED)
     method_list = parse_methods(methods) if methods is not None else None
     fraction_list = parse_fractions(fractions) if fractions is not None else list(DEFAULT_FRACTIONS)
     config = search_config(episodes, point_set, accel, area_mode, budgets, qat_steps, reward, seed, config_path,
@@ -281,10 +290,11 @@ def compare(checkpoint, scene_dir, out_dir, methods, fractions, caq_mode, caq_ta
     log = lambda message: click.echo(f"[compare] {message}", err=True)  # noqa: E731
     with claimed(out_dir, "compare", force=force):
         if method_list is None:
-            with click.progressbar(length=len(fraction_list) * config.episodes, label="HERO searches", file=sys.stderr,
+            searches = len(fraction_list) * sum(1 for m in matched_methods if m in SEARCHED)
+            with click.progressbar(length=searches * config.episodes, label="HERO searches", file=sys.stderr,
                                    item_show_func=lambda s: s) as bar:
                 result = run_matched(checkpoint, scene_dir, out_dir, config, caq, fraction_list, log=log,
-                                     episode_progress=_search_progress(bar, {"best": None}))
+                                     episode_progress=_search_progress(bar, {"best": None}), methods=matched_methods)
             rows = result["methods"]
         else:
             rows = run_compare(checkpoint, scene_dir, out_dir, method_list, config, caq, log=log)

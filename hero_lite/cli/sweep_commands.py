@@ -25,15 +25,16 @@ from hero_lite.cli.options import force_option
 @force_option
 @friendly_errors
 def sweep(spec, out_dir, scenes_root, workers, scheduler, force) -> None:
-    """Run the sweep SPEC (a TOML file, or a shipped spec: headline, tiny) into OUT.
+    """Run the sweep SPEC (a TOML file, or a shipped spec: headline, variants, tiny) into OUT.
 
-    Jobs: one fp32 training per scene; per scene and seed, CAQ-like, one HERO search per latency
-    fraction (budgets: the fraction x CAQ-like's latency, and CAQ-like's size) and the match, the
-    fastest HERO policy within 0.1 dB of CAQ-like's test PSNR. A job runs as soon as the jobs it
+    Jobs: one fp32 training per scene; per scene, accelerator and seed, CAQ-like, the spec's fixed
+    baselines (caq_snapped, heuristic, uniformK), one search per searched method (hero,
+    hero_hash8) and latency fraction (budgets: the fraction x CAQ-like's latency, and CAQ-like's
+    size) and the match, the fastest HERO policy within 0.1 dB of CAQ-like's test PSNR. A job runs as soon as the jobs it
     needs are done. Each result is kept under OUT/jobs with a key of the code, the job's settings
     and its inputs: the same command again reuses finished jobs (a killed sweep resumes) and
     reruns those whose settings, inputs or code changed. Writes OUT/sweep.json, OUT/sweep.md and
-    OUT/pareto_SCENE.png.
+    OUT/pareto_SCENE_ACCEL.png.
     """
     from hero_lite.runfolder import claimed
     from hero_lite.search.sweep import load_spec, run_sweep
@@ -52,13 +53,15 @@ def sweep(spec, out_dir, scenes_root, workers, scheduler, force) -> None:
                                    progress=lambda job_id, status: bar.update(1, f"{job_id}: {status}"))
         finally:
             executor.close()
-    jobs, scenes = result["jobs"], result["scenes"].values()
-    matched = sum(s["summary"]["matched_seeds"] for s in scenes)
-    charts = sum(1 for s in scenes if s["seeds"])
+    jobs = result["jobs"]
+    runs = [a for scene in result["scenes"].values() for a in scene["accels"].values()]
+    matched = sum(a["summary"]["matched_seeds"] for a in runs)
+    charts = sum(1 for a in runs if a["seeds"])
+    total = len(parsed.scenes) * len(parsed.accels) * len(parsed.seeds)
     click.echo(f"sweep {parsed.name}: {jobs['total']} jobs ({jobs['done']} run, {jobs['reused']} reused, "
                f"{jobs['failed']} failed, {jobs['blocked']} blocked) in {result['seconds']:.0f} s on "
-               f"{result['executor']}; {matched} of {len(parsed.scenes) * len(parsed.seeds)} scene seeds matched "
-               f"CAQ-like; wrote {os.path.join(out_dir, 'sweep.json')}, sweep.md and {charts} Pareto chart(s)")
+               f"{result['executor']}; {matched} of {total} (scene, accelerator, seed) runs matched CAQ-like with "
+               f"HERO; wrote {os.path.join(out_dir, 'sweep.json')}, sweep.md and {charts} Pareto chart(s)")
     if jobs["failed"]:
         job_id, error = next(iter(result["failed"].items()))
         raise click.ClickException(f"{jobs['failed']} job(s) failed, first {job_id}: {error}; see "

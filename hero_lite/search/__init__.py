@@ -11,9 +11,11 @@ Imports `quant`, `nerf`, `scenes`, `accel` and `rl`; only the command line impor
 """
 
 from hero_lite.search.budget import Budget, enforce_budget, parse_limit
-from hero_lite.search.compare import parse_fractions, parse_methods, pick_match, run_compare, run_matched
+from hero_lite.search.baselines import caq_snapped_policy, heuristic_policy, snap_to_hardware
+from hero_lite.search.compare import (all_matches, baseline_row, parse_fractions, parse_methods, pick_match,
+                                      run_compare, run_matched)
 from hero_lite.search.cost import PolicyCost, policy_cost
-from hero_lite.search.env import QuantEnv, RewardConfig
+from hero_lite.search.env import QuantEnv, RewardConfig, freeze_points
 from hero_lite.search.evaluator import PolicyEvaluator
 from hero_lite.search.drift import compare_fingerprints
 from hero_lite.search.hero import SearchConfig, SearchSetup, hero_search, prepare
@@ -30,9 +32,14 @@ __all__ = [
     "RewardConfig",
     "SearchConfig",
     "SearchSetup",
+    "all_matches",
+    "baseline_row",
+    "caq_snapped_policy",
     "compare_fingerprints",
     "enforce_budget",
+    "freeze_points",
     "hero_search",
+    "heuristic_policy",
     "main_job",
     "parse_fractions",
     "parse_limit",
@@ -43,6 +50,7 @@ __all__ = [
     "run_compare",
     "run_matched",
     "run_miniature",
+    "snap_to_hardware",
     "trace_workload",
     "workload_from_trace",
 ]

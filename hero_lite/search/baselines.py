@@ -4,6 +4,9 @@
 - `uniformK` / `uniformK-ptq`: K bits everywhere (hash levels and MLP), with / without the final QAT.
 - `caq`: CAQ-like learned bit-widths on CAQ's 15-point set (`quant.learned.learn_bit_widths`: soft bits,
   the mean-bit penalty, MGL or MDL; CAQ paper, ECCV 2024).
+- `caq_snapped`: CAQ-like's learned bits snapped to widths the accelerator runs without waste
+  (`snap_to_hardware`): what a hardware-aware engineer would do with CAQ's policy by hand.
+- `heuristic`: a three-rule hand policy on HERO's point set (`heuristic_policy`).
 - `haq`: the same DDPG and episode loop as HERO, but the budget and the observation use HAQ's
   hardware-agnostic proxies (HAQ, CVPR 2019, when no hardware model is at hand): BitOps per sample in
   the latency slot of the budget and the exact model size; no simulator feedback in the observation.
@@ -17,8 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from hero_lite.accel import units
+from hero_lite.nerf.config import ModelConfig
 from hero_lite.quant.learned import BitLearningConfig, learn_bit_widths
-from hero_lite.quant.points import FLOAT_BITS, QuantPoint
+from hero_lite.quant.points import FLOAT_BITS, QuantPoint, quant_points
 from hero_lite.quant.policy import QuantPolicy, model_signature, uniform_policy
 from hero_lite.search.budget import Budget
 from hero_lite.search.env import QuantEnv, policy_factory_for
@@ -156,3 +161,82 @@ def caq_policy(setup: SearchSetup, config: BitLearningConfig, seed: int, progres
             "soft_bits": {n: float(b) for n, b in zip(result.names, result.soft_trace[-1])},
             "mean_bits": float(np.mean([b for b in result.policy.bits.values() if b != FLOAT_BITS]))}
     return result.policy, info
+
+
+# ---------------------------------------------------------------------------- hardware snapping
+
+
+def _operand_cost(bits: int, kind: str, mlp) -> tuple:
+    """What an MLP operand of `bits` bits costs on `mlp` (an accel MLPEngineConfig), the other operand
+    at pmax: (effective rows, passes, MAC energy) from the simulator's own `accel.units` functions
+    (docs/accelerator.md, "MLP engine"). The three are products of one factor per operand, so two
+    widths with the same cost here cost the same beside any other operand."""
+    b_a, b_w = (mlp.pmax, bits) if kind == "weight" else (bits, mlp.pmax)
+    return (units.effective_rows(b_a, b_w, mlp), units.operand_passes(b_a, b_w, mlp), units.mac_energy_pj(b_a, b_w, mlp))
+
+
+def snap_mlp_bits(bits: int, kind: str, mlp) -> int:
+    """The width an MLP weight or activation of `bits` bits runs at on `mlp` (an accel
+    MLPEngineConfig) without waste: the largest width w <= pmax that costs what min(bits, pmax) costs
+    (`_operand_cost`: rows, passes and energy).
+
+    A width above pmax goes down to pmax (one pass instead of ceil(bits / pmax)); one below pmax goes
+    up to the widest width the PEs run at the same rate, which costs no time and no energy. With
+    pmin = 2, pmax = 8: bitfusion 2 -> 2, 3 -> 4, 4 -> 4, 5..8 -> 8, 9.. -> 8 (the smallest pmin 2^k
+    >= bits, capped at pmax); bit_serial weights (ceil(b / pmin) serial steps) 3 -> 4, 5 -> 6,
+    7 -> 8, activations -> 8; fixed everything -> 8. 32 (unquantized) stays 32.
+    """
+    if bits == FLOAT_BITS:
+        return bits
+    low = min(bits, mlp.pmax)
+    cost = _operand_cost(low, kind, mlp)
+    return max(w for w in range(low, mlp.pmax + 1) if _operand_cost(w, kind, mlp) == cost)
+
+
+def snap_to_hardware(bits: dict[str, int], points: list[QuantPoint], accel) -> dict[str, int]:
+    """Every MLP weight and activation width snapped to what `accel` (an AccelConfig) runs without
+    waste (`snap_mlp_bits`: the MLP engine's PE mode, pmin and pmax), then clipped to the point's
+    allowed range; hash widths are kept. Returns point name -> bits.
+
+    MLP widths go up (free on the PEs) or, above pmax, down. Hash widths stay as learned: an entry
+    of b bits costs its slot in the SRAM word and cache line whatever b is, so no hash width runs
+    slower than the widest width with its packing; snapping up would only add model bytes, and
+    snapping down would be another policy, not the same one run by the hardware."""
+    snapped = {}
+    for p in points:
+        b = bits[p.name]
+        new = b if p.kind == "hash_level" else snap_mlp_bits(b, p.kind, accel.mlp_engine)
+        snapped[p.name] = new if new == FLOAT_BITS else min(max(new, p.min_bits), p.max_bits)
+    return snapped
+
+
+def caq_snapped_policy(setup: SearchSetup, caq: QuantPolicy) -> QuantPolicy:
+    """CAQ-like's learned policy `caq` (caq set) snapped to the search's accelerator (`snap_to_hardware`)."""
+    points = quant_points(setup.model.config, caq.point_set)
+    return QuantPolicy(caq.point_set, snap_to_hardware(caq.bits, points, setup.accel), dict(caq.model))
+
+
+# ---------------------------------------------------------------------------- hand policy
+
+HEURISTIC_BITS = {"coarse_hash": 8, "fine_hash": 4, "wide_input_weight": 4, "other": 8}
+
+
+def heuristic_policy(config: ModelConfig) -> QuantPolicy:
+    """Three hand rules on HERO's point set:
+
+    - the weight matrices with hidden_width (64) inputs at 4 bits: `w.density1`, `w.color1` and
+      `w.color2`, the layers BitFusion runs at twice the 8-bit rate;
+    - every other weight (`w.density0`, `w.color0`) and every activation at 8 bits;
+    - hash levels l < L // 2 (the coarse half, `hash.l00`-`hash.l07` of 16) at 8 bits, the fine half
+      (`hash.l08`-`hash.l15`) at 4.
+    """
+    half = config.grid.n_levels // 2
+    bits = {}
+    for p in quant_points(config, "hero"):
+        if p.kind == "hash_level":
+            bits[p.name] = HEURISTIC_BITS["coarse_hash" if p.levels[0] < half else "fine_hash"]
+        elif p.kind == "weight" and p.shape[0] == config.hidden_width:
+            bits[p.name] = HEURISTIC_BITS["wide_input_weight"]
+        else:
+            bits[p.name] = HEURISTIC_BITS["other"]
+    return QuantPolicy("hero", bits, model_signature(config))

@@ -24,7 +24,9 @@ Observation of a step, every feature scaled to [0, 1] (one space for every kind 
        remaining points at their minimum bits (1 when unconstrained)
 
 Action a in [0, 1] -> bits b = round((b_max - b_min + 1) a + b_min - 0.5), clipped to
-[b_min, b_max] (HAQ code `_action_wall`), each integer bit-width getting an equal-width bin.
+[b_min, b_max] (HAQ code `_action_wall`), each integer bit-width getting an equal-width bin. A
+frozen point (`freeze_points`, `SearchConfig.frozen_bits`) has b_min = b_max: every action gives
+its bits.
 
 What the agent learns from: the final info carries `executed_actions`, the bin centres of the bits
 the wall let through, and the loop stores those in the replay buffer instead of the actions the
@@ -43,6 +45,7 @@ Rewards:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -248,6 +251,32 @@ def start_observations(env: QuantEnv, bits: dict[str, int]) -> tuple[np.ndarray,
         observations.append(env.step(float(action))[0])
     env.reset(0)
     return np.array(observations), actions
+
+
+def freeze_points(points: list[QuantPoint], frozen_bits: dict[str, int], point_set: str = "hero") -> list[QuantPoint]:
+    """`points` with each frozen point's bit range narrowed to its frozen bits (min_bits = max_bits).
+
+    frozen_bits : point name or kind ('hash_level', 'weight', 'activation') -> bits; a name overrides
+        its kind. A narrowed point keeps its place in the walk, so the observation is unchanged but
+        for its hardware shares (0: nothing to gain); every action maps to its bits, the budget wall
+        cannot lower it, and the cheapest policy (min_bits everywhere) holds it at its bits.
+    Raises ValueError naming an unknown key or bits the point does not allow.
+    """
+    names = {p.name for p in points}
+    for key in frozen_bits:
+        if key not in names and key not in KINDS:
+            raise ValueError(f"search frozen_bits: unknown point {key!r}; valid: a point of the '{point_set}' set "
+                             f"({points[0].name} ... {points[-1].name}) or a kind ({', '.join(KINDS)})")
+    frozen = []
+    for p in points:
+        bits = frozen_bits.get(p.name, frozen_bits.get(p.kind))
+        if bits is None:
+            frozen.append(p)
+            continue
+        if not p.allows(bits):
+            raise ValueError(f"search frozen_bits: {p.name} = {bits!r} bits; valid: {p.min_bits}-{p.max_bits} or 32")
+        frozen.append(dataclasses.replace(p, min_bits=bits, max_bits=bits))
+    return frozen
 
 
 def policy_factory_for(point_set: str, signature: dict, fixed: dict[str, int] | None = None):

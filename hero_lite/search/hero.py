@@ -41,7 +41,7 @@ from hero_lite.runfolder import file_digest, folder_digest, write_atomically, wr
 from hero_lite.scenes import load_scene
 from hero_lite.search.budget import Budget, check_reachable
 from hero_lite.search.cost import policy_cost
-from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for, start_observations
+from hero_lite.search.env import QuantEnv, RewardConfig, freeze_points, policy_factory_for, start_observations
 from hero_lite.search.evaluator import PolicyEvaluator, downscale_views
 from hero_lite.search.workload import trace_views, workload_from_trace
 
@@ -73,6 +73,10 @@ class SearchConfig:
         policy's bits at every step, `DDPGAgent.imitate`) or 'random' (HAQ: a freshly initialised
         actor, whose sigmoid output near 0.5 picks mid-range bits: 9-bit hash levels, 5-bit MLP).
         Warm-up episodes are uniform random either way.
+    frozen_bits : point name or kind ('hash_level', 'weight', 'activation') -> bits: those points
+        keep these bits in every episode (`env.freeze_points`: the agent's step cannot change them,
+        the budget wall never lowers them, the cheapest policy counts them at these bits); a name
+        overrides its kind. E.g. {"hash_level": 8} (the `hero_hash8` method of `compare`).
     seed : run seed.
     """
 
@@ -92,11 +96,12 @@ class SearchConfig:
     reward: dict = field(default_factory=dict)
     ddpg: dict = field(default_factory=dict)
     start: str = "reference"
+    frozen_bits: dict = field(default_factory=dict)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for key, kind in (("budgets", dict), ("reward", dict), ("ddpg", dict), ("point_set", str), ("accel", str),
-                          ("seed", int), ("reference_bits", int)):
+        for key, kind in (("budgets", dict), ("reward", dict), ("ddpg", dict), ("frozen_bits", dict),
+                          ("point_set", str), ("accel", str), ("seed", int), ("reference_bits", int)):
             if not isinstance(getattr(self, key), kind) or isinstance(getattr(self, key), bool):
                 raise ValueError(f"search {key} = {getattr(self, key)!r}; valid: a {kind.__name__}")
         for key in ("episodes", "scene_downscale", "val_views", "val_downscale", "qat_samples", "final_candidates"):
@@ -112,6 +117,10 @@ class SearchConfig:
             raise ValueError(f"search area_mode = {self.area_mode!r}; valid: fixed, fit")
         if self.start not in ("reference", "random"):
             raise ValueError(f"search start = {self.start!r}; valid: reference, random")
+        for name, bits in self.frozen_bits.items():
+            if not isinstance(name, str) or not isinstance(bits, int) or isinstance(bits, bool):
+                raise ValueError(f"search frozen_bits {name!r} = {bits!r}; valid: a point name or kind (hash_level, "
+                                 "weight, activation) -> integer bits")
         Budget.resolve(self.budgets, {m: 1.0 for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")})
         self.reward_config()
         self.ddpg_config()
@@ -225,7 +234,7 @@ class SearchSetup:
 
 def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetup:
     """Load the model and views (at `config.scene_downscale`), trace the cost frame (validation
-    view 0), build the evaluator."""
+    view 0), build the evaluator. The points carry `config.frozen_bits` (`env.freeze_points`)."""
     model, _ = load_checkpoint(checkpoint)
     train_scene = load_scene(scene_dir, "train", config.scene_downscale)
     val_full = load_scene(scene_dir, "val", config.scene_downscale)
@@ -234,7 +243,7 @@ def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetu
     accel = load_config(config.accel)
     traces = trace_views(model, val_full, (0,))
     workloads = [workload_from_trace(t, model.config, config.point_set) for t in traces]
-    points = quant_points(model.config, config.point_set)
+    points = freeze_points(quant_points(model.config, config.point_set), config.frozen_bits, config.point_set)
     reference = uniform_policy(model.config, config.reference_bits, min(config.reference_bits, 8), config.point_set)
     reference_cost = policy_cost(workloads, reference, accel, area_mode=config.area_mode).to_dict()
     budget = Budget.resolve(config.budgets, reference_cost)

@@ -69,7 +69,7 @@ def test_a_bad_spec_or_option_is_one_line_and_makes_no_folder(tmp_path, spec, ex
 
 def test_an_unknown_spec_names_the_shipped_ones(tmp_path):
     _one_error_line(_invoke("sweep", "headlin", "--out", tmp_path / "out"), 2, "spec headlin: no such file",
-                    "shipped: headline, tiny")
+                    "shipped: headline, tiny, variants")
 
 
 def test_a_missing_dask_gives_the_install_line(tmp_path, spec, monkeypatch):

@@ -24,8 +24,13 @@ from PIL import Image
 import hero_lite
 from hero_lite.cli import cli
 from hero_lite.runfolder import MARKER
+from hero_lite.accel import load_config
+from hero_lite.nerf.checkpoint import load_checkpoint
+from hero_lite.quant.points import quant_points
+from hero_lite.search.baselines import heuristic_policy, snap_to_hardware
 from hero_lite.search.compare import (
     ROW_KEYS,
+    all_matches,
     hero_row_name,
     matched_budgets,
     pick_match,
@@ -52,6 +57,10 @@ REPO = Path(__file__).resolve().parents[2]
 CAQ = {"steps": 6, "samples_per_step": 4096, "loss_batches": 2}
 SEARCH = {"episodes": 2, "qat_steps": 2, "qat_samples": 4096, "final_qat_steps": 2, "final_candidates": 1,
           "val_views": 1}
+
+
+# the local sweep runs every method of the matched protocol
+LOCAL_METHODS = ["caq", "caq_snapped", "heuristic", "uniform8", "hero", "hero_hash8"]
 
 
 def spec_data(**changes) -> dict:
@@ -83,6 +92,48 @@ def test_the_shipped_specs_hold_the_headline_protocol_and_a_tiny_check():
     assert tiny.name == "tiny" and tiny.job_count == len(build_jobs(tiny))
 
 
+def test_the_variants_spec_runs_the_baselines_on_six_accelerators():
+    import tomllib
+
+    data = tomllib.loads((shipped_specs()["variants"]).read_text())
+    assert data["scenes"] == ["primitives", "lattice", "wires"] and data["seeds"] == [0, 1, 2]
+    assert data["accels"] == ["edge", "server", "edge_2arrays", "edge_bitserial", "edge_1group", "edge_fulltables"]
+    assert data["methods"] == ["caq", "caq_snapped", "heuristic", "hero", "hero_hash8"]
+    try:  # the variant presets may be missing from this checkout: then only the file's content is checked
+        spec = load_spec("variants", str(REPO / "scenes"))
+    except ValueError as exc:
+        pytest.skip(f"variant presets not available: {exc}")
+    assert [label for label, _ in spec.accels] == data["accels"]
+    assert spec.job_count == len(build_jobs(spec)) == 3 * (1 + 6 * 3 * (2 + 2 + 2 * 3))
+
+
+def test_a_spec_runs_every_scene_on_every_accelerator(scenes_root, tmp_path, monkeypatch):
+    methods = ["caq", "caq_snapped", "heuristic", "hero", "hero_hash8"]
+    spec = parse_spec(spec_data(accels=["edge", "server"], methods=methods, fractions=[0.9]), "t", str(scenes_root))
+    assert spec.accels == (("edge", "edge"), ("server", "server")) and spec.to_dict()["accels"] == dict(spec.accels)
+    jobs = build_jobs(spec)
+    assert spec.job_count == len(jobs) == 1 + 2 * (2 + 2 + 2)
+    by_id = {job.id: job for job in jobs}
+    for accel in ("edge", "server"):
+        run = f"tiny16-{accel}-s0"
+        assert by_id[f"caq/{run}"].config["search"]["accel"] == accel
+        assert by_id[f"baseline/{run}-caq_snapped"].deps == ("train/tiny16", f"caq/{run}")  # snaps CAQ-like's bits
+        assert by_id[f"baseline/{run}-heuristic"].deps == ("train/tiny16",)
+        assert by_id[f"search/{run}-hero_hash8-f0.9"].config["method"] == "hero_hash8"
+        assert by_id[f"search/{run}-f0.9"].config["method"] == "hero"
+        assert set(by_id[f"report/{run}"].deps) == {f"caq/{run}", f"baseline/{run}-caq_snapped",
+                                                    f"baseline/{run}-heuristic", f"search/{run}-f0.9",
+                                                    f"search/{run}-hero_hash8-f0.9"}
+    keys = _keys(spec)
+    assert keys["caq/tiny16-edge-s0"] != keys["caq/tiny16-server-s0"]  # the accelerator's digest is in the key
+    # a spec without accels runs on its search.accel, a file labelled by its name
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.toml").write_text('base = "edge"\n')
+    old = parse_spec(spec_data(search={**SEARCH, "accel": "mine.toml"}), "t", str(scenes_root))
+    assert old.accels == (("mine", str(tmp_path / "mine.toml")),)
+    assert parse_spec(spec_data(), "t", str(scenes_root)).accels == (("edge", "edge"),)
+
+
 @pytest.mark.parametrize("changes, needle", [
     ({"scene": ["tiny16"]}, "unknown key 'scene'; valid keys: scenes, seeds, methods"),
     ({"scenes": None}, "scenes is missing"),
@@ -91,10 +142,11 @@ def test_the_shipped_specs_hold_the_headline_protocol_and_a_tiny_check():
     ({"seeds": [0, 0]}, "seeds = [0, 0]; valid: a non-empty list of distinct integers >= 0"),
     ({"seeds": [-1]}, "seeds = [-1]; valid"),
     ({"methods": ["hero"]}, "valid: a list holding 'caq'"),
-    ({"methods": ["caq", "haq"]}, "valid: a non-empty list of distinct caq, hero, uniformK (K = 2..8)"),
+    ({"methods": ["caq", "haq"]}, ("valid: a non-empty list of distinct caq, hero, hero_hash8, caq_snapped, "
+                                   "heuristic, uniformK (K = 2..8)")),
     ({"methods": ["caq", "uniform9"]}, "uniformK (K = 2..8)"),
     ({"fractions": [0.9, 1.2]}, "fractions = [0.9, 1.2]; valid: a non-empty list of distinct numbers in (0, 1]"),
-    ({"methods": ["caq"], "fractions": [0.9]}, "add 'hero' to methods or leave fractions out"),
+    ({"methods": ["caq"], "fractions": [0.9]}, "add 'hero' (or 'hero_hash8') to methods or leave fractions out"),
     ({"train": {"seed": 0}}, "train.steps is missing"),
     ({"train": {"steps": 0}}, "train.steps = 0; valid: an integer >= 1"),
     ({"train": {"steps": 5, "lr": 1e-2}}, "unknown key train.lr; valid keys: train.steps, train.seed"),
@@ -104,7 +156,10 @@ def test_the_shipped_specs_hold_the_headline_protocol_and_a_tiny_check():
     ({"search": {"epsiodes": 3}}, "[search]: unknown key(s) epsiodes; valid keys: episodes"),
     ({"search": {"episodes": 0}}, "search episodes = 0; valid: integer >= 1"),
     ({"search": {"point_set": "caq"}}, "search.point_set = 'caq'; valid: 'hero'"),
-    ({"search": {"accel": "mine.toml"}}, "search.accel: accelerator config 'mine.toml': not a preset (edge, server)"),
+    ({"search": {"accel": "mine.toml"}}, "search.accel: accelerator config 'mine.toml': not a preset"),
+    ({"accels": ["edge", "edge"]}, "accels = ['edge', 'edge']; valid: a non-empty list of distinct accelerator preset"),
+    ({"accels": ["nowhere"]}, "accels: accelerator config 'nowhere': not a preset"),
+    ({"accels": ["edge"], "search": {"accel": "edge"}}, "search.accel and accels are both set"),
     ({"caq": {"steps": 0}}, "[caq] bit learning steps = 0; valid: integer >= 1"),
 ])
 def test_a_bad_spec_is_one_line_naming_the_key_and_the_valid_values(scenes_root, changes, needle):
@@ -122,7 +177,7 @@ def test_an_accelerator_file_is_named_by_its_absolute_path_for_every_worker(scen
     spec = parse_spec(spec_data(search={**SEARCH, "accel": "mine.toml"}), "t", str(scenes_root))
     assert spec.search.accel == str(tmp_path / "mine.toml")
     caq = build_jobs(spec)[1]
-    assert caq.id == "caq/tiny16-s0" and caq.config["search"]["accel"] == str(tmp_path / "mine.toml")
+    assert caq.id == "caq/tiny16-mine-s0" and caq.config["search"]["accel"] == str(tmp_path / "mine.toml")
 
 
 def test_a_spec_file_that_does_not_parse_or_exist(tmp_path):
@@ -130,7 +185,7 @@ def test_a_spec_file_that_does_not_parse_or_exist(tmp_path):
     broken.write_text("scenes = [\n")
     with pytest.raises(ValueError, match=r"spec .*broken.toml: not valid TOML"):
         load_spec(str(broken))
-    with pytest.raises(FileNotFoundError, match=r"no such file, nor a shipped spec \(shipped: headline, tiny\)"):
+    with pytest.raises(FileNotFoundError, match=r"no such file, nor a shipped spec \(shipped: headline, tiny, variants\)"):
         load_spec(str(tmp_path / "missing.toml"))
 
 
@@ -147,10 +202,10 @@ def test_every_job_follows_the_jobs_it_reads(scenes_root):
         assert all(ids.index(dep) < index for dep in job.deps), job.id
     deps = {job.id: job.deps for job in jobs}
     assert deps["train/tiny16"] == ()
-    assert deps["caq/tiny16-s1"] == deps["baseline/tiny16-s1-uniform8"] == ("train/tiny16",)
-    assert deps["search/tiny16-s1-f0.9"] == ("train/tiny16", "caq/tiny16-s1")
-    assert deps["report/tiny16-s1"] == ("caq/tiny16-s1", "baseline/tiny16-s1-uniform8", "search/tiny16-s1-f1",
-                                        "search/tiny16-s1-f0.9")
+    assert deps["caq/tiny16-edge-s1"] == deps["baseline/tiny16-edge-s1-uniform8"] == ("train/tiny16",)
+    assert deps["search/tiny16-edge-s1-f0.9"] == ("train/tiny16", "caq/tiny16-edge-s1")
+    assert deps["report/tiny16-edge-s1"] == ("caq/tiny16-edge-s1", "baseline/tiny16-edge-s1-uniform8", "search/tiny16-edge-s1-f1",
+                                        "search/tiny16-edge-s1-f0.9")
 
 
 def _keys(spec, code="code", digests=None) -> dict[str, str]:
@@ -166,17 +221,17 @@ def test_a_key_changes_with_the_code_the_settings_and_the_results_a_job_reads(sc
     assert all(base[k] != v for k, v in _keys(parse_spec(spec_data(), "t", str(scenes_root)), code="other").items())
     # more episodes: only the searches (and nothing they feed, given the same search results) change
     episodes = _keys(parse_spec(spec_data(search={**SEARCH, "episodes": 3}), "t", str(scenes_root)))
-    assert {k for k in base if base[k] != episodes[k]} == {"search/tiny16-s0-f1", "search/tiny16-s0-f0.1"}
+    assert {k for k in base if base[k] != episodes[k]} == {"search/tiny16-edge-s0-f1", "search/tiny16-edge-s0-f0.1"}
     # CAQ-like's steps: its own key; the searches change through its result's digest
     caq = _keys(parse_spec(spec_data(caq={**CAQ, "steps": 7}), "t", str(scenes_root)))
-    assert {k for k in base if base[k] != caq[k]} == {"caq/tiny16-s0"}
-    assert _keys(parse_spec(spec_data(), "t", str(scenes_root)), digests={"caq/tiny16-s0": "new"}) != base
+    assert {k for k in base if base[k] != caq[k]} == {"caq/tiny16-edge-s0"}
+    assert _keys(parse_spec(spec_data(), "t", str(scenes_root)), digests={"caq/tiny16-edge-s0": "new"}) != base
     training = _keys(parse_spec(spec_data(train={"steps": 51}), "t", str(scenes_root)))
     assert {k for k in base if base[k] != training[k]} == {"train/tiny16"}
     # a final-QAT change reaches CAQ-like and the baseline too (they share the final report)
     final = _keys(parse_spec(spec_data(search={**SEARCH, "final_qat_steps": 3}), "t", str(scenes_root)))
-    assert {k for k in base if base[k] != final[k]} == {"caq/tiny16-s0", "baseline/tiny16-s0-uniform8",
-                                                         "search/tiny16-s0-f1", "search/tiny16-s0-f0.1"}
+    assert {k for k in base if base[k] != final[k]} == {"caq/tiny16-edge-s0", "baseline/tiny16-edge-s0-uniform8",
+                                                         "search/tiny16-edge-s0-f1", "search/tiny16-edge-s0-f0.1"}
 
 
 def test_a_changed_scene_file_changes_the_training_key(scenes_root, tmp_path):
@@ -234,7 +289,8 @@ def test_a_job_reuses_a_result_with_its_key_and_otherwise_starts_from_an_empty_f
     assert first["status"] == "done" and not (folder / "episodes.jsonl").exists()
     record = read_result(str(folder))
     assert record["key"] == payload["key"] and record["deps"] == {"caq/x-s0": result_digest(caq)}
-    assert record["result"] == {"rows": {"caq": caq["result"]["row"]}, "match": None, "skipped_fractions": []}
+    assert record["result"] == {"rows": {"caq": caq["result"]["row"]}, "match": None, "matches": {},
+                                "skipped_fractions": {}}
     assert first["digest"] == result_digest(record)
     log = (tmp_path / "jobs.log").read_text().splitlines()
     assert [json.loads(line)["event"] for line in log] == ["start", "done"]
@@ -277,7 +333,7 @@ def _log(out_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def local_sweep(scenes_root, tmp_path_factory):
     """(spec, out_dir, sweep.json, progress calls) of the tiny sweep on 2 local workers."""
-    spec = parse_spec(spec_data(), "t", str(scenes_root))
+    spec = parse_spec(spec_data(methods=LOCAL_METHODS), "t", str(scenes_root))
     out_dir = tmp_path_factory.mktemp("sweep")
     calls = []
     result = run_sweep(spec, str(out_dir), workers=2, progress=lambda job_id, status: calls.append((job_id, status)))
@@ -293,19 +349,33 @@ def test_a_tiny_sweep_runs_end_to_end_on_local_workers(local_sweep):
     assert done == {job.id: 1 for job in jobs}
     assert json.loads((out_dir / "sweep.json").read_text()) == json.loads(json.dumps(result))
 
-    seed = result["scenes"]["tiny16"]["seeds"]["0"]
+    edge = result["scenes"]["tiny16"]["accels"]["edge"]
+    seed = edge["seeds"]["0"]
     rows = seed["rows"]
-    assert list(rows) == ["caq", "uniform8", hero_row_name(1.0)] and seed["skipped_fractions"] == [0.1]
+    hash8 = [name for name in rows if name.startswith("hero_hash8@")]
+    assert list(rows) == ["caq", "caq_snapped", "heuristic", "uniform8", hero_row_name(1.0), *hash8]
+    assert seed["skipped_fractions"]["hero"] == [0.1] and 0.1 in seed["skipped_fractions"]["hero_hash8"]
+    # hero_hash8 at 1.0x ran, or its frozen 8-bit hash levels alone exceed CAQ-like's size (skipped by the search)
+    assert (hash8 == ["hero_hash8@1x"]) != (1.0 in seed["skipped_fractions"]["hero_hash8"])
+    for name in hash8:
+        assert {b for point, b in rows[name]["bits"].items() if point.startswith("hash.")} == {8}
     for row in rows.values():
         assert set(ROW_KEYS) <= set(row)
+    model_config = load_checkpoint(out_dir / result["scenes"]["tiny16"]["train"]["checkpoint"])[0].config
+    assert rows["caq_snapped"]["bits"] == snap_to_hardware(rows["caq"]["bits"], quant_points(model_config, "caq"),
+                                                           load_config("edge"))
+    assert rows["heuristic"]["bits"] == heuristic_policy(model_config).bits
+    assert seed["matches"] == all_matches(rows) and set(seed["matches"]["hero"]) == {"caq", "caq_snapped",
+                                                                                     "heuristic", "uniform8"}
+    assert set(edge["row_means"]) == set(rows) and edge["row_means"]["caq"]["psnr"] == rows["caq"]["psnr"]
     # the search ran under CAQ-like's latency and size on the search frame, and the match is pick_match's
     budgets = matched_budgets(rows["caq"]["search_frame"], 1.0)
     hero = rows[hero_row_name(1.0)]
     assert hero["budget"]["limits"]["latency_ms"] == pytest.approx(float(budgets["latency_ms"]))
-    run_config = json.loads((out_dir / "jobs" / "search" / "tiny16-s0-f1" / "run" / "config.json").read_text())
+    run_config = json.loads((out_dir / "jobs" / "search" / "tiny16-edge-s0-f1" / "run" / "config.json").read_text())
     assert run_config["search"]["budgets"] == budgets and run_config["search"]["episodes"] == 2
     assert seed["match"] == pick_match(rows["caq"], {hero_row_name(1.0): hero})
-    summary = result["scenes"]["tiny16"]["summary"]
+    summary = edge["summary"]
     assert summary["seeds"] == 1 and summary["matched_seeds"] == (seed["match"] is not None)
     if seed["match"]:
         ratio = summary["latency_ratio"]
@@ -313,8 +383,11 @@ def test_a_tiny_sweep_runs_end_to_end_on_local_workers(local_sweep):
 
     markdown = (out_dir / "sweep.md").read_text()
     assert "## tiny16" in markdown and "| 0 | " in markdown and "| mean | " in markdown
-    assert "![PSNR against latency, tiny16](pareto_tiny16.png)" in markdown
-    assert Image.open(out_dir / "pareto_tiny16.png").size == (720, 480)
+    assert "| hero | caq_snapped | " in markdown and "| heuristic | 1 | " in markdown
+    assert "cost eff. ratio (fit area) | cost eff. ratio (fixed area)" in markdown
+    assert "## tiny16 on edge" in markdown
+    assert "![PSNR against latency, tiny16 on edge](pareto_tiny16_edge.png)" in markdown
+    assert Image.open(out_dir / "pareto_tiny16_edge.png").size == (720, 480)
     assert result["scenes"]["tiny16"]["train"]["steps"] == 50
 
 
@@ -326,13 +399,13 @@ def test_a_finished_sweep_is_reused_and_a_killed_job_runs_again(local_sweep, tmp
     again = run_sweep(spec, str(out_dir), workers=2)
     assert again["jobs"]["reused"] == spec.job_count and len(_log(out_dir)) == before
     # a search killed mid-way: no result.json, a partial log in its run folder
-    search = out_dir / "jobs" / "search" / "tiny16-s0-f1"
+    search = out_dir / "jobs" / "search" / "tiny16-edge-s0-f1"
     (search / RESULT).unlink()
     (search / "run" / "summary.json").unlink()
     calls = []
     resumed = run_sweep(spec, str(out_dir), workers=2, progress=lambda job_id, status: calls.append((job_id, status)))
     ran = [line["id"] for line in _log(out_dir)[before:] if line["event"] == "done"]
-    assert sorted(ran) == ["report/tiny16-s0", "search/tiny16-s0-f1"]
+    assert sorted(ran) == ["report/tiny16-edge-s0", "search/tiny16-edge-s0-f1"]
     assert resumed["jobs"]["done"] == 2 and resumed["jobs"]["reused"] == spec.job_count - 2
     assert dict(calls)["train/tiny16"] == "reused"
     assert (search / "run" / "summary.json").exists()
@@ -352,7 +425,7 @@ def test_the_command_resumes_a_finished_sweep(local_sweep, scenes_root, tmp_path
     shutil.copytree(finished, out_dir)
     (out_dir / MARKER).write_text(json.dumps({"command": "sweep"}))  # as if `hero-lite sweep` had made it
     spec_path = tmp_path / "t.toml"
-    spec_path.write_text(_toml(spec_data()))
+    spec_path.write_text(_toml(spec_data(methods=LOCAL_METHODS)))
     result = CliRunner().invoke(cli, ["sweep", str(spec_path), "--out", str(out_dir),
                                       "--scenes-root", str(scenes_root)])
     assert result.exit_code == 0, result.output
@@ -420,7 +493,7 @@ def _check_every_job_ran_to_the_end_once(spec, out_dir: Path, result: dict, kill
 def test_a_sweep_survives_a_killed_local_worker(local_sweep, scenes_root, tmp_path):
     spec = parse_spec(spec_data(methods=["caq", "hero"], fractions=[1.0, 0.95]), "t", str(scenes_root))
     out_dir = tmp_path / "sweep"
-    _copy_jobs(local_sweep[1], out_dir, "train/tiny16", "caq/tiny16-s0")
+    _copy_jobs(local_sweep[1], out_dir, "train/tiny16", "caq/tiny16-edge-s0")
     watcher, killed = _kill_when(out_dir, lambda lines: next(iter(_running(lines).items()), None))
     result = run_sweep(spec, str(out_dir), workers=2)
     watcher.join(timeout=1)
@@ -439,8 +512,9 @@ def dask_cluster():
         yield cluster
 
 
-def test_a_tiny_sweep_runs_on_a_dask_cluster(dask_cluster, local_sweep, tmp_path):
-    spec, finished, local, _ = local_sweep
+def test_a_tiny_sweep_runs_on_a_dask_cluster(dask_cluster, local_sweep, scenes_root, tmp_path):
+    _, finished, local, _ = local_sweep
+    spec = parse_spec(spec_data(), "t", str(scenes_root))  # caq, hero, uniform8: fewer jobs than the local sweep
     out_dir = tmp_path / "sweep"
     _copy_jobs(finished, out_dir, "train/tiny16")
     result = run_sweep(spec, str(out_dir), scheduler=dask_cluster.scheduler_address)
@@ -449,17 +523,18 @@ def test_a_tiny_sweep_runs_on_a_dask_cluster(dask_cluster, local_sweep, tmp_path
     assert "Dask at tcp://127.0.0.1" in result["executor"] and "x 1 thread(s)" in result["executor"]
     assert os.getpid() not in {line["pid"] for line in _log(out_dir)}  # the jobs ran in the workers
     # the same code, settings and checkpoint: the same CAQ-like row as on the local pool
-    rows, local_rows = result["scenes"]["tiny16"]["seeds"]["0"]["rows"], local["scenes"]["tiny16"]["seeds"]["0"]["rows"]
+    rows = result["scenes"]["tiny16"]["accels"]["edge"]["seeds"]["0"]["rows"]
+    local_rows = local["scenes"]["tiny16"]["accels"]["edge"]["seeds"]["0"]["rows"]
     assert rows["caq"]["bits"] == local_rows["caq"]["bits"]
     assert rows["caq"]["psnr"] == pytest.approx(local_rows["caq"]["psnr"])
-    assert (out_dir / "pareto_tiny16.png").exists()
+    assert (out_dir / "pareto_tiny16_edge.png").exists()
 
 
 def test_a_sweep_survives_a_killed_dask_worker_and_runs_no_finished_job_again(dask_cluster, local_sweep, scenes_root,
                                                                             tmp_path):
     spec = parse_spec(spec_data(methods=["caq", "hero"], fractions=[1.0, 0.95, 0.9]), "t", str(scenes_root))
     out_dir = tmp_path / "sweep"
-    _copy_jobs(local_sweep[1], out_dir, "train/tiny16", "caq/tiny16-s0")
+    _copy_jobs(local_sweep[1], out_dir, "train/tiny16", "caq/tiny16-edge-s0")
 
     def running_on_a_worker_that_finished_a_job(lines):
         finished = {line["pid"] for line in lines if line["event"] == "done"}
@@ -469,3 +544,15 @@ def test_a_sweep_survives_a_killed_dask_worker_and_runs_no_finished_job_again(da
     result = run_sweep(spec, str(out_dir), scheduler=dask_cluster.scheduler_address)
     watcher.join(timeout=1)
     _check_every_job_ran_to_the_end_once(spec, out_dir, result, killed)
+
+
+def test_a_worker_asked_for_more_threads_than_the_user_allowed_gets_the_users_limit():
+    # NUMBA_NUM_THREADS=1 set by the user caps Numba's pool; a job asking for 2 must run on 1, not fail
+    import subprocess
+
+    code = ("from hero_lite.search.sweep.jobs import limit_numba_threads\n"
+            "import numba\n"
+            "print(limit_numba_threads(2), numba.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "NUMBA_NUM_THREADS": "1"})
+    assert out.stdout.split() == ["1", "1"]

@@ -1,9 +1,11 @@
-"""`hero-lite sweep`: the matched protocol (HERO against CAQ-like) over scenes and seeds, as jobs.
+"""`hero-lite sweep`: the matched protocol (HERO against CAQ-like and the hardware-aware baselines)
+over scenes, accelerators and seeds, as jobs.
 
-A spec (`spec.py`, TOML) names scenes, seeds, methods and latency fractions; `jobs.py` turns it
-into train, caq, baseline, search and report jobs with content keys; `run.py` runs them on a local
-process pool or a Dask cluster, reuses every result whose key still holds (a killed sweep resumes),
-and writes DIR/sweep.json, sweep.md and a Pareto chart per scene. docs/sweep.md has the details.
+A spec (`spec.py`, TOML) names scenes, accelerators, seeds, methods and latency fractions; `jobs.py`
+turns it into train, caq, baseline, search and report jobs with content keys; `run.py` runs them on
+a local process pool or a Dask cluster, reuses every result whose key still holds (a killed sweep
+resumes), and writes DIR/sweep.json, sweep.md and a Pareto chart per scene and accelerator.
+docs/sweep.md has the details.
 """
 
 from hero_lite.search.sweep.jobs import (

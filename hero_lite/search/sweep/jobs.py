@@ -1,14 +1,16 @@
 """The jobs of a sweep, their keys, and the function that runs one job in a worker process.
 
-Jobs and what each reads (`build_jobs`):
+Jobs and what each reads (`build_jobs`); RUN is SCENE-ACCEL-sSEED (ACCEL: the accelerator's label):
 - `train/SCENE`: one fp32 checkpoint per scene (`train_run`), in jobs/train/SCENE/run;
-- `caq/SCENE-sSEED` after train: CAQ-like's bit learning, final QAT and test-view report, and its
+- `caq/RUN` after train: CAQ-like's bit learning, final QAT and test-view report, and its
   cost on the search's frame (as `compare.run_matched` does); a compare row (`compare._row`);
-- `baseline/SCENE-sSEED-uniformK` after train: uniform K bits, the same final QAT and report;
-- `search/SCENE-sSEED-fF` after train and caq: a HERO search in jobs/search/NAME/run with budgets
-  F x CAQ-like's latency and CAQ-like's size (`matched_budgets`); skipped when those lie below the
-  cheapest policy's cost, as in `run_matched`;
-- `report/SCENE-sSEED` after the others of its scene and seed: the rows and `pick_match`.
+- `baseline/RUN-METHOD` after train (and caq for caq_snapped): uniformK, heuristic or caq_snapped
+  (`compare.baseline_row`), the same final QAT and report;
+- `search/RUN-fF` (hero) and `search/RUN-hero_hash8-fF` after train and caq: a search in
+  jobs/search/NAME/run with budgets F x CAQ-like's latency and CAQ-like's size
+  (`matched_budgets`); skipped when those lie below the cheapest policy's cost, as in `run_matched`;
+- `report/RUN` after the others of its scene, accelerator and seed: the rows, `pick_match` (hero
+  against CAQ-like) and `all_matches`.
 
 Key of a job: SHA-256 of (code version, the job's config, the digests of its dependencies'
 results). The config holds what the job's result depends on (settings, the scene's file digest, the
@@ -45,7 +47,8 @@ LOG = "jobs.log"
 class Job:
     """One step of a sweep.
 
-    kind : one of KINDS; name : SCENE, SCENE-sSEED, SCENE-sSEED-fF or SCENE-sSEED-uniformK;
+    kind : one of KINDS; name : SCENE, RUN, RUN-fF, RUN-hero_hash8-fF or RUN-METHOD (RUN:
+    SCENE-ACCEL-sSEED);
     config : everything the result depends on besides the code and the dependencies (enters the key);
     deps : ids of the jobs whose results this one reads; scene_dir : the scene folder (not in the key).
     """
@@ -69,28 +72,31 @@ def build_jobs(spec) -> list[Job]:
     """Every job of `spec` (a SweepSpec), each after its dependencies."""
     from hero_lite.search.compare import MATCH_DB
 
-    search = spec.search.to_dict()
-    shared = {k: v for k, v in search.items() if k not in AGENT_ONLY}
-    accel = accel_digest(spec.search.accel)
     jobs = []
     for label, scene_dir in spec.scenes:
         scene = {"scene_digest": folder_digest(scene_dir), "scene_downscale": spec.search.scene_downscale}
         train = Job("train", label, {**scene, "steps": spec.train_steps, "seed": spec.train_seed}, (), scene_dir)
         jobs.append(train)
-        for seed in spec.seeds:
-            base = f"{label}-s{seed}"
-            inputs = {**scene, "accel_digest": accel, "seed": seed}
-            caq = Job("caq", base, {**inputs, "search": {**shared, "seed": seed}, "caq": dataclasses.asdict(spec.caq)},
-                      (train.id,), scene_dir)
-            baselines = [Job("baseline", f"{base}-{method}",
-                             {**inputs, "method": method, "search": {**shared, "seed": seed}}, (train.id,), scene_dir)
-                         for method in spec.baselines]
-            searches = [Job("search", f"{base}-f{fraction:g}", {**inputs, "fraction": fraction,
-                                                                "search": {**search, "seed": seed}},
-                            (train.id, caq.id), scene_dir) for fraction in spec.fractions]
-            report = Job("report", base, {"scene": label, "seed": seed, "match_db": MATCH_DB},
-                         (caq.id, *[j.id for j in baselines + searches]), scene_dir)
-            jobs += [caq, *baselines, *searches, report]
+        for accel_label, accel in spec.accels:
+            search = dataclasses.replace(spec.search, accel=accel).to_dict()
+            shared = {k: v for k, v in search.items() if k not in AGENT_ONLY}
+            digest = accel_digest(accel)
+            for seed in spec.seeds:
+                base = f"{label}-{accel_label}-s{seed}"
+                inputs = {**scene, "accel_digest": digest, "seed": seed}
+                caq = Job("caq", base, {**inputs, "search": {**shared, "seed": seed},
+                                        "caq": dataclasses.asdict(spec.caq)}, (train.id,), scene_dir)
+                baselines = [Job("baseline", f"{base}-{method}",
+                                 {**inputs, "method": method, "search": {**shared, "seed": seed}},
+                                 (train.id, caq.id) if method == "caq_snapped" else (train.id,), scene_dir)
+                             for method in spec.baselines]
+                searches = [Job("search", f"{base}{'' if method == 'hero' else '-' + method}-f{fraction:g}",
+                                {**inputs, "method": method, "fraction": fraction, "search": {**search, "seed": seed}},
+                                (train.id, caq.id), scene_dir)
+                            for method in spec.searched for fraction in spec.fractions]
+                report = Job("report", base, {"scene": label, "accel": accel_label, "seed": seed, "match_db": MATCH_DB},
+                             (caq.id, *[j.id for j in baselines + searches]), scene_dir)
+                jobs += [caq, *baselines, *searches, report]
     return jobs
 
 
@@ -139,7 +145,8 @@ def limit_numba_threads(threads: int) -> int:
 
     Before Numba is imported: sets NUMBA_NUM_THREADS, which sizes its pool. Imported but its pool not
     started yet: also re-reads the variable. Pool running: `numba.set_num_threads` (per thread, at
-    most the pool's size). Returns the threads parallel kernels of this thread will use.
+    most the pool's size, and at most a NUMBA_NUM_THREADS the user set before Numba was imported).
+    Returns the threads parallel kernels of this thread will use.
     """
     numba = sys.modules.get("numba")
     if numba is None:
@@ -150,7 +157,9 @@ def limit_numba_threads(threads: int) -> int:
     if not parallel._is_initialized:
         os.environ["NUMBA_NUM_THREADS"] = str(threads)
         numba.config.reload_config()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    # Numba checks set_num_threads against the thread count it read when it was imported, which a
+    # user's NUMBA_NUM_THREADS may have made smaller than `threads`.
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS, parallel.NUM_THREADS)))
     return numba.get_num_threads()
 
 
@@ -229,58 +238,71 @@ def _run_caq(payload: dict, deps: dict) -> dict:
 
 
 def _run_baseline(payload: dict, deps: dict) -> dict:
-    """Uniform K bits on HERO's point set, the same final QAT and report as every method."""
-    from hero_lite.search.baselines import fixed_policy
-    from hero_lite.search.compare import _row
-    from hero_lite.search.hero import SearchConfig, final_report, prepare
+    """A fixed baseline (uniformK, heuristic, or caq_snapped from the caq job's learned bits), the
+    same final QAT and report as every method (`compare.baseline_row`)."""
+    from hero_lite.search.compare import baseline_row
+    from hero_lite.search.hero import SearchConfig, prepare
 
     config = SearchConfig.from_dict(payload["config"]["search"])
     setup = prepare(_checkpoint(payload, deps), payload["scene_dir"], config)
-    start = time.perf_counter()
     method = payload["config"]["method"]
-    policy = fixed_policy(setup, config.point_set, int(method.removeprefix("uniform")))
-    summary = final_report(setup, policy, config, None)
-    return {"method": method, "row": _row(summary, setup.points, time.perf_counter() - start)}
+    caq = [r for dep, r in deps.items() if dep.startswith("caq/")]
+    caq_bits = caq[0]["row"]["bits"] if caq else None
+    return {"method": method, "row": baseline_row(setup, method, config, caq_bits)}
 
 
 def _run_search(payload: dict, deps: dict) -> dict:
-    """A HERO search under the matched budgets; skipped when they lie below the cheapest policy's cost."""
+    """A search (hero, or hero_hash8 with its hash levels frozen at 8 bits) under the matched
+    budgets; skipped when they lie below the cheapest policy's cost (checked against the unfrozen
+    floor first, then by the search itself, which refuses a budget its frozen floor misses)."""
     from hero_lite.nerf.checkpoint import load_checkpoint
     from hero_lite.quant.points import quant_points
-    from hero_lite.search.compare import _row, matched_budgets, out_of_reach
+    from hero_lite.search.budget import BudgetUnreachable
+    from hero_lite.search.compare import _row, matched_budgets, out_of_reach, search_config_for
     from hero_lite.search.hero import SearchConfig, hero_search
 
     fraction = payload["config"]["fraction"]
+    method = payload["config"].get("method", "hero")
     [caq] = [r for dep, r in deps.items() if dep.startswith("caq/")]
     budgets = matched_budgets(caq["row"]["search_frame"], fraction)
+    skipped = {"method": method, "fraction": fraction, "skipped": True, "budgets": budgets,
+               "floor_cost": caq["floor_cost"]}
     if out_of_reach(budgets, caq["floor_cost"]):
-        return {"fraction": fraction, "skipped": True, "budgets": budgets, "floor_cost": caq["floor_cost"]}
-    config = dataclasses.replace(SearchConfig.from_dict(payload["config"]["search"]), budgets=budgets)
+        return skipped
+    config = dataclasses.replace(search_config_for(SearchConfig.from_dict(payload["config"]["search"]), method),
+                                 budgets=budgets)
     checkpoint = _checkpoint(payload, deps)
     start = time.perf_counter()
-    summary = hero_search(checkpoint, payload["scene_dir"], os.path.join(payload["folder"], "run"), config)
+    try:
+        summary = hero_search(checkpoint, payload["scene_dir"], os.path.join(payload["folder"], "run"), config)
+    except BudgetUnreachable as exc:  # the frozen points' floor lies above the budget
+        return {**skipped, "reason": str(exc)}
     points = quant_points(load_checkpoint(checkpoint)[0].config, config.point_set)
     row = _row(summary, points, time.perf_counter() - start,
                {"budget_met": summary["budget_met"], "budget": summary["budget"], "fraction": fraction})
-    return {"fraction": fraction, "skipped": False, "row": row}
+    return {"method": method, "fraction": fraction, "skipped": False, "row": row}
 
 
 def _run_report(payload: dict, deps: dict) -> dict:
-    """The rows of one scene and seed (caq, uniformK, hero@Fx in spec order) and `pick_match`."""
-    from hero_lite.search.compare import hero_row_name, pick_match
+    """The rows of one scene, accelerator and seed (caq, the baselines, METHOD@Fx in spec order),
+    `pick_match` of hero against CAQ-like ('match', None without hero), `all_matches` ('matches')
+    and per searched method the skipped fractions."""
+    from hero_lite.search.compare import all_matches, searched_row_name
 
-    rows, skipped = {}, []
+    rows, skipped = {}, {}
     for dep, result in deps.items():
         kind = dep.split("/")[0]
-        if kind == "search" and result["skipped"]:
-            skipped.append(result["fraction"])
-        elif kind == "search":
-            rows[hero_row_name(result["fraction"])] = result["row"]
+        if kind == "search":
+            method = result.get("method", "hero")
+            skipped.setdefault(method, [])
+            if result["skipped"]:
+                skipped[method].append(result["fraction"])
+            else:
+                rows[searched_row_name(method, result["fraction"])] = result["row"]
         else:
             rows[result.get("method", "caq")] = result["row"]
-    heroes = {name: row for name, row in rows.items() if name.startswith("hero@")}
-    return {"rows": rows, "match": pick_match(rows["caq"], heroes, payload["config"]["match_db"]),
-            "skipped_fractions": skipped}
+    matches = all_matches(rows, payload["config"]["match_db"])
+    return {"rows": rows, "match": matches.get("hero", {}).get("caq"), "matches": matches, "skipped_fractions": skipped}
 
 
 _RUNNERS = {"train": _run_train, "caq": _run_caq, "baseline": _run_baseline, "search": _run_search,

@@ -24,7 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from hero_lite import viz
 from hero_lite.runfolder import write_json_atomically, write_text_atomically
-from hero_lite.search.compare import MATCH_DB
+from hero_lite.search.compare import MATCH_DB, MATCH_RATIOS
 from hero_lite.search.sweep.jobs import (
     Job,
     build_jobs,
@@ -37,7 +37,9 @@ from hero_lite.search.sweep.jobs import (
 )
 
 ATTEMPTS = 3  # runs of a job whose worker died, as Dask's default allowed-failures
-RATIOS = ("latency_ratio", "cost_efficiency_ratio", "cost_efficiency_ratio_fit", "model_size_ratio", "psnr_delta_db")
+RATIOS = MATCH_RATIOS  # the fit-area cost-efficiency ratio first: area that follows the policy
+# the row values averaged per method over the seeds
+ROW_MEANS = ("psnr", "latency_ms", "cost_efficiency_fit", "cost_efficiency", "model_bytes")
 DASK_HINT = 'pip install "hero-lite[dask]"'
 
 
@@ -224,7 +226,7 @@ def make_executor(workers: int | None = None, scheduler: str | None = None):
 
 def run_sweep(spec, out_dir: str, workers: int | None = None, scheduler: str | None = None,
               progress: Callable[[str, str], None] | None = None, executor=None) -> dict:
-    """Run every job of `spec` (a SweepSpec) and write DIR/sweep.json, sweep.md and pareto_SCENE.png.
+    """Run every job of `spec` (a SweepSpec) and write DIR/sweep.json, sweep.md and pareto_SCENE_ACCEL.png.
 
     executor : a LocalExecutor or DaskExecutor to use (closed by the caller), else one is made from
     `workers` / `scheduler` (and closed here). Returns the content of sweep.json.
@@ -244,8 +246,8 @@ def run_sweep(spec, out_dir: str, workers: int | None = None, scheduler: str | N
 
 
 def summarize(matches: list[dict | None]) -> dict:
-    """Per-scene summary over seeds: seeds, matched_seeds, and mean/min/max of each ratio (RATIOS)
-    over the matched seeds."""
+    """Summary over seeds: seeds, matched_seeds, and mean/min/max of each ratio (RATIOS) over the
+    matched seeds."""
     found = [m for m in matches if m is not None]
     summary: dict = {"seeds": len(matches), "matched_seeds": len(found)}
     for key in RATIOS:
@@ -255,21 +257,49 @@ def summarize(matches: list[dict | None]) -> dict:
     return summary
 
 
+def row_means(seeds: dict) -> dict:
+    """Row name -> {'seeds': how many seeds have the row, and the mean of each ROW_MEANS value over them}."""
+    names = list(dict.fromkeys(name for result in seeds.values() for name in result["rows"]))
+    means = {}
+    for name in names:
+        rows = [result["rows"][name] for result in seeds.values() if name in result["rows"]]
+        means[name] = {"seeds": len(rows), **{key: statistics.fmean(r[key] for r in rows) for key in ROW_MEANS}}
+    return means
+
+
+def summarize_matches(seeds: dict) -> dict:
+    """searched method -> anchor -> `summarize` over the seeds (a seed without that pair counts as
+    unmatched)."""
+    pairs = list(dict.fromkeys((m, anchor) for result in seeds.values()
+                               for m, by_anchor in result.get("matches", {}).items() for anchor in by_anchor))
+    summaries: dict = {}
+    for method, anchor in pairs:
+        matches = [result.get("matches", {}).get(method, {}).get(anchor) for result in seeds.values()]
+        summaries.setdefault(method, {})[anchor] = summarize(matches)
+    return summaries
+
+
 def write_sweep(spec, jobs: list[Job], outcome: dict, out_dir: str, code: str, seconds: float,
                 executor: str = "") -> dict:
-    """sweep.json (the spec, every job's status, per scene: training, per seed rows and match,
-    summary), sweep.md (a table per scene) and pareto_SCENE.png (test PSNR against latency)."""
+    """sweep.json (the spec, every job's status; per scene the training and, per accelerator, per
+    seed the rows, match and matches, and the summaries), sweep.md (tables per scene and
+    accelerator) and pareto_SCENE_ACCEL.png (test PSNR against latency)."""
     scenes, by_id = {}, {job.id: job for job in jobs}
     for label, scene_dir in spec.scenes:
         train = read_result(by_id[f"train/{label}"].folder(out_dir))
-        seeds = {}
-        for seed in spec.seeds:
-            status = outcome.get(f"report/{label}-s{seed}", {}).get("status")
-            record = read_result(by_id[f"report/{label}-s{seed}"].folder(out_dir))
-            if status in ("done", "reused") and record is not None:
-                seeds[str(seed)] = record["result"]
+        accels = {}
+        for accel_label, accel in spec.accels:
+            seeds = {}
+            for seed in spec.seeds:
+                report = f"report/{label}-{accel_label}-s{seed}"
+                record = read_result(by_id[report].folder(out_dir))
+                if outcome.get(report, {}).get("status") in ("done", "reused") and record is not None:
+                    seeds[str(seed)] = record["result"]
+            accels[accel_label] = {"accel": accel, "seeds": seeds,
+                                   "summary": summarize([s["match"] for s in seeds.values()]),
+                                   "matches": summarize_matches(seeds), "row_means": row_means(seeds)}
         scenes[label] = {"scene": os.path.abspath(scene_dir), "train": train["result"] if train else None,
-                         "seeds": seeds, "summary": summarize([s["match"] for s in seeds.values()])}
+                         "accels": accels}
     counts = Counter(o["status"] for o in outcome.values())
     failed = {job_id: o.get("error", "") for job_id, o in outcome.items() if o["status"] == "failed"}
     sweep = {"spec": spec.to_dict(), "code_version": code, "match_db": MATCH_DB, "executor": executor,
@@ -279,54 +309,82 @@ def write_sweep(spec, jobs: list[Job], outcome: dict, out_dir: str, code: str, s
     write_json_atomically(os.path.join(out_dir, "sweep.json"), sweep)
     write_text_atomically(os.path.join(out_dir, "sweep.md"), sweep_markdown(sweep))
     for label, scene in scenes.items():
-        if scene["seeds"]:
-            viz.save_image(os.path.join(out_dir, f"pareto_{label}.png"), pareto_chart(label, scene, spec.search.accel))
+        for accel_label, result in scene["accels"].items():
+            if result["seeds"]:
+                viz.save_image(os.path.join(out_dir, f"pareto_{label}_{accel_label}.png"),
+                               pareto_chart(label, result, accel_label))
     return sweep
 
 
+def _ratios(values: dict | None, get=lambda v, k: v[k]) -> str:
+    if not values:
+        return " | ".join("-" for _ in RATIOS)
+    return " | ".join(f"{get(values, k):+.2f}" if k == "psnr_delta_db" else f"{get(values, k):.2f}" for k in RATIOS)
+
+
 def sweep_markdown(sweep: dict) -> str:
-    """sweep.md: per scene, one line per seed (the match and its ratios to CAQ-like) and the mean."""
+    """sweep.md: per scene and accelerator, one line per seed (HERO's match against CAQ-like and its
+    ratios) and the mean; each method's mean row; the mean ratios of every searched method against
+    every anchor (CAQ-like and the fixed baselines)."""
     spec = sweep["spec"]
     lines = [f"# Sweep `{spec['name']}`: HERO against CAQ-like at matched quality", "",
-             (f"Seeds {', '.join(map(str, spec['seeds']))}; HERO's latency budgets "
-             f"{', '.join(f'{f:g}' for f in spec['fractions']) or '-'} x CAQ-like's; {spec['search']['episodes']} "
-             f"episodes; accelerator `{spec['search']['accel']}`. A match is the fastest HERO policy that met its "
-             f"budget within {sweep['match_db']:g} dB of CAQ-like's test PSNR; ratios > 1 favour HERO."), ""]
-    header = ("| seed | match | latency ratio | cost eff. ratio | cost eff. ratio (fit area) | model size ratio | "
-              "PSNR delta (dB) | CAQ-like PSNR (dB) | CAQ-like latency (ms) |")
+             (f"Seeds {', '.join(map(str, spec['seeds']))}; methods {', '.join(spec['methods'])}; the searches' "
+              f"latency budgets {', '.join(f'{f:g}' for f in spec['fractions']) or '-'} x CAQ-like's; "
+              f"{spec['search']['episodes']} episodes; accelerators {', '.join(f'`{a}`' for a in spec['accels'])}. "
+              f"A match is the fastest searched policy that met its budget within {sweep['match_db']:g} dB of the "
+              "anchor's test PSNR; ratios > 1 favour the searched policy; cost efficiency first with fit area (the "
+              "grid memory sized to the policy), then with the preset's fixed area."), ""]
+    ratio_header = ("latency ratio | cost eff. ratio (fit area) | cost eff. ratio (fixed area) | model size ratio | "
+                    "PSNR delta (dB)")
     for label, scene in sweep["scenes"].items():
-        if not scene["seeds"]:
-            lines += [f"## {label}", "", "No results yet.", ""]
-            continue
-        lines += [f"## {label}", "", header, "|" + "---|" * 9]
-        for seed, result in scene["seeds"].items():
-            match, caq = result["match"], result["rows"]["caq"]
-            ratios = " | ".join(f"{match[k]:+.2f}" if k == "psnr_delta_db" else f"{match[k]:.2f}" for k in RATIOS) \
-                if match else " | ".join("-" for _ in RATIOS)
-            lines.append(f"| {seed} | {match['method'] if match else 'none'} | {ratios} | {caq['psnr']:.2f} | "
-                         f"{caq['latency_ms']:.3f} |")
-        summary = scene["summary"]
-        means = " | ".join(f"{summary[k]['mean']:+.2f}" if k == "psnr_delta_db" else f"{summary[k]['mean']:.2f}"
-                           for k in RATIOS) if summary["matched_seeds"] else " | ".join("-" for _ in RATIOS)
-        lines += [f"| mean | {summary['matched_seeds']} of {summary['seeds']} seeds matched | {means} | | |", "",
-                  f"![PSNR against latency, {label}](pareto_{label}.png)", ""]
+        for accel_label, result in scene["accels"].items():
+            title = f"## {label} on {accel_label}"
+            if not result["seeds"]:
+                lines += [title, "", "No results yet.", ""]
+                continue
+            lines += [title, "", f"| seed | match | {ratio_header} | CAQ-like PSNR (dB) | CAQ-like latency (ms) |",
+                      "|" + "---|" * 9]
+            for seed, seed_result in result["seeds"].items():
+                match, caq = seed_result["match"], seed_result["rows"]["caq"]
+                lines.append(f"| {seed} | {match['method'] if match else 'none'} | {_ratios(match)} | "
+                             f"{caq['psnr']:.2f} | {caq['latency_ms']:.3f} |")
+            summary = result["summary"]
+            means = _ratios(summary if summary["matched_seeds"] else None, lambda v, k: v[k]["mean"])
+            lines += [f"| mean | {summary['matched_seeds']} of {summary['seeds']} seeds matched | {means} | | |", ""]
+            lines += ["Mean over the seeds of each row:", "",
+                      ("| row | seeds | PSNR (dB) | latency (ms) | cost eff., fit area (1/(ms mm^2)) | "
+                       "cost eff., fixed area (1/(ms mm^2)) | model (bytes) |"), "|" + "---|" * 7]
+            for name, m in result["row_means"].items():
+                lines.append(f"| {name} | {m['seeds']} | {m['psnr']:.2f} | {m['latency_ms']:.3f} | "
+                             f"{m['cost_efficiency_fit']:.3f} | {m['cost_efficiency']:.3f} | {m['model_bytes']:,.0f} |")
+            lines += ["", "Matches against each anchor (means over the matched seeds):", "",
+                      f"| searched | anchor | seeds matched | {ratio_header} |", "|" + "---|" * 8]
+            for method, by_anchor in result["matches"].items():
+                for anchor, s in by_anchor.items():
+                    lines.append(f"| {method} | {anchor} | {s['matched_seeds']} of {s['seeds']} | "
+                                 f"{_ratios(s if s['matched_seeds'] else None, lambda v, k: v[k]['mean'])} |")
+            lines += ["", f"![PSNR against latency, {label} on {accel_label}](pareto_{label}_{accel_label}.png)", ""]
     if sweep["failed"]:
         lines += ["## Failed jobs", ""] + [f"- `{job_id}`: {error}" for job_id, error in sweep["failed"].items()] + [""]
     return "\n".join(lines)
 
 
-_COLORS = {"caq": (200, 40, 40), "hero": (30, 90, 200), "uniform": (120, 120, 120)}
+_COLORS = {"caq": (200, 40, 40), "caq_snapped": (230, 140, 20), "heuristic": (40, 150, 60), "hero": (30, 90, 200),
+           "hero_hash8": (140, 60, 190), "uniform": (120, 120, 120)}
 
 
-def pareto_chart(label: str, scene: dict, accel: str):
-    """Test PSNR (dB) against latency (ms): CAQ-like (red, 'caq s0'), every HERO row (blue, '0.85x s0':
-    its latency fraction and seed) and every uniform row (grey, 'u8 s0') of every seed."""
+def pareto_chart(label: str, result: dict, accel: str):
+    """Test PSNR (dB) against latency (ms) of every row of every seed of one scene on one accelerator:
+    CAQ-like red ('caq s0'), caq_snapped orange, heuristic green, uniform grey ('u8 s0'), HERO blue
+    and hero_hash8 purple (labelled by latency fraction and seed, '0.85x s0', 'h8 0.85x s0')."""
     points = []
-    for seed, result in scene["seeds"].items():
-        for name, row in result["rows"].items():
-            family = "hero" if name.startswith("hero@") else "caq" if name == "caq" else "uniform"
-            short = {"hero": f"{row.get('fraction', 0):g}x", "caq": "caq", "uniform": name.replace("uniform", "u")}
-            points.append({"label": f"{short[family]} s{seed}", "latency_ms": row["latency_ms"], "psnr": row["psnr"],
-                           "color": _COLORS[family]})
-    title = f"{label}: test PSNR against latency ({accel}); red CAQ-like, blue HERO (latency fraction), grey uniform"
+    for seed, seed_result in result["seeds"].items():
+        for name, row in seed_result["rows"].items():
+            family = name.split("@")[0] if "@" in name else ("uniform" if name.startswith("uniform") else name)
+            short = {"hero": f"{row.get('fraction', 0):g}x", "hero_hash8": f"h8 {row.get('fraction', 0):g}x",
+                     "uniform": name.replace("uniform", "u"), "caq_snapped": "snap", "heuristic": "hand"}
+            points.append({"label": f"{short.get(family, family)} s{seed}", "latency_ms": row["latency_ms"],
+                           "psnr": row["psnr"], "color": _COLORS.get(family, _COLORS["uniform"])})
+    title = (f"{label} on {accel}: test PSNR against latency; red CAQ-like, orange snapped, green hand policy, "
+             "blue HERO, purple HERO hash 8, grey uniform")
     return viz.scatter_plot(points, "latency_ms", "psnr", title, "latency (ms)", "test PSNR (dB)")

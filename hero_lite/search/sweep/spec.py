@@ -1,11 +1,14 @@
 """Sweep specs: the scenes, seeds, methods and budgets of a sweep, read from TOML and validated.
 
-A spec (the shipped `headline.toml` is the headline protocol, `tiny.toml` a quick check)::
+A spec (the shipped `headline.toml` is the headline protocol, `variants.toml` the same against the
+hardware-aware baselines on six accelerators, `tiny.toml` a quick check)::
 
     scenes = ["primitives", "lattice"]   # names of folders under --scenes-root, or scene folders
+    accels = ["edge", "server"]          # accelerator presets or TOML files [edge]
     seeds = [0, 1, 2]                    # seeds of CAQ-like and of HERO's searches
-    methods = ["caq", "hero"]            # caq (always: the anchor of the budgets), hero, uniformK (K = 2..8)
-    fractions = [0.9, 0.85, 0.76]        # HERO's latency budgets, as fractions of CAQ-like's latency
+    methods = ["caq", "hero"]            # caq (always: the anchor of the budgets), hero, hero_hash8,
+                                         # caq_snapped, heuristic, uniformK (K = 2..8)
+    fractions = [0.9, 0.85, 0.76]        # the searches' latency budgets, as fractions of CAQ-like's latency
     [train]                              # one fp32 checkpoint per scene
     steps = 1200
     seed = 0
@@ -24,14 +27,14 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from hero_lite.accel.config import PRESETS, load_config
+from hero_lite.accel.config import load_config
 from hero_lite.nerf.config import strict_from_dict
 from hero_lite.quant.learned import BitLearningConfig
-from hero_lite.search.compare import DEFAULT_FRACTIONS
+from hero_lite.search.compare import DEFAULT_FRACTIONS, FIXED_BASELINES, MATCHED_VALID, SEARCHED, is_matched_method
 from hero_lite.search.hero import SearchConfig
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
-SPEC_KEYS = ("scenes", "seeds", "methods", "fractions", "train", "caq", "search")
+SPEC_KEYS = ("scenes", "seeds", "methods", "fractions", "accels", "train", "caq", "search")
 TRAIN_KEYS = ("steps", "seed")
 # set per job by the sweep, so a spec may not set them
 SWEEP_SET = {"seed": "the sweep's seeds list", "budgets": "fractions x CAQ-like's latency and CAQ-like's size"}
@@ -43,14 +46,17 @@ class SweepSpec:
     """A validated sweep.
 
     name : the spec's file name without .toml; scenes : (label, folder) pairs, labels distinct;
-    seeds : search seeds; methods : 'caq', then 'hero' and/or 'uniformK'; fractions : HERO's latency
-    fractions in (0, 1] (empty without 'hero'); train_steps, train_seed : the fp32 training of each
-    scene; caq : CAQ-like's bit learning; search : every search setting (seed 0, no budgets: the
-    sweep sets both per job).
+    accels : (label, accelerator) pairs: a preset name (its own label) or a TOML file's absolute path
+    (labelled by its file name without .toml), labels distinct; seeds : search seeds; methods :
+    'caq' and any of hero, hero_hash8, caq_snapped, heuristic, uniformK; fractions : the searches'
+    latency fractions in (0, 1] (empty without a searched method); train_steps, train_seed : the
+    fp32 training of each scene; caq : CAQ-like's bit learning; search : every search setting (seed
+    0, no budgets, accel the first of accels: the sweep sets all three per job).
     """
 
     name: str
     scenes: tuple[tuple[str, str], ...]
+    accels: tuple[tuple[str, str], ...]
     seeds: tuple[int, ...]
     methods: tuple[str, ...]
     fractions: tuple[float, ...]
@@ -61,19 +67,26 @@ class SweepSpec:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "scenes": {label: os.path.abspath(path) for label, path in self.scenes},
-                "seeds": list(self.seeds), "methods": list(self.methods), "fractions": list(self.fractions),
+                "accels": dict(self.accels), "seeds": list(self.seeds), "methods": list(self.methods), "fractions": list(self.fractions),
                 "train": {"steps": self.train_steps, "seed": self.train_seed},
                 "caq": dataclasses.asdict(self.caq), "search": self.search.to_dict()}
 
     @property
     def job_count(self) -> int:
-        """Jobs of the sweep: per scene one training, per seed caq, baselines, searches and report."""
-        return len(self.scenes) * (1 + len(self.seeds) * (2 + len(self.baselines) + len(self.fractions)))
+        """Jobs of the sweep: per scene one training; per scene, accelerator and seed CAQ-like, the
+        baselines, the searches (searched methods x fractions) and the report."""
+        per_seed = 2 + len(self.baselines) + len(self.searched) * len(self.fractions)
+        return len(self.scenes) * (1 + len(self.accels) * len(self.seeds) * per_seed)
 
     @property
     def baselines(self) -> tuple[str, ...]:
-        """The fixed-policy methods (uniformK) of the spec."""
-        return tuple(m for m in self.methods if _UNIFORM.match(m))
+        """The fixed-policy methods (caq_snapped, heuristic, uniformK) of the spec."""
+        return tuple(m for m in self.methods if m in FIXED_BASELINES or _UNIFORM.match(m))
+
+    @property
+    def searched(self) -> tuple[str, ...]:
+        """The searched methods (hero, hero_hash8) of the spec."""
+        return tuple(m for m in self.methods if m in SEARCHED)
 
 
 def shipped_specs() -> dict[str, Path]:
@@ -118,18 +131,18 @@ def parse_spec(data: dict, name: str, scenes_root: str = "scenes", where: str = 
     scenes = _scenes(data["scenes"], scenes_root, where)
     seeds = _distinct(data["seeds"], "seeds", where,
                       lambda s: isinstance(s, int) and not isinstance(s, bool) and s >= 0, "integers >= 0")
-    methods = _distinct(data.get("methods", ["caq", "hero"]), "methods", where,
-                        lambda m: isinstance(m, str) and (m in ("caq", "hero") or _UNIFORM.match(m) is not None),
-                        "caq, hero, uniformK (K = 2..8)")
+    methods = _distinct(data.get("methods", ["caq", "hero"]), "methods", where, is_matched_method,
+                        MATCHED_VALID.replace("caq (required)", "caq"))
     if "caq" not in methods:
         raise ValueError(f"{where}: methods = {methods!r}; valid: a list holding 'caq' (HERO's budgets and the "
                          "match are relative to CAQ-like)")
-    if "hero" in methods:
+    if any(m in SEARCHED for m in methods):
         fractions = _distinct(data.get("fractions", list(DEFAULT_FRACTIONS)), "fractions", where,
                               lambda f: isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f <= 1,
                               "numbers in (0, 1]")
     elif "fractions" in data:
-        raise ValueError(f"{where}: fractions are HERO's budgets; add 'hero' to methods or leave fractions out")
+        raise ValueError(f"{where}: fractions are the searches' budgets; add 'hero' (or 'hero_hash8') to methods or "
+                         "leave fractions out")
     else:
         fractions = []
     train = _table(data.get("train"), "train", where)
@@ -150,14 +163,36 @@ def parse_spec(data: dict, name: str, scenes_root: str = "scenes", where: str = 
     search = _config(SearchConfig, {**search, "budgets": {}}, "search", where)
     if search.point_set != "hero":
         raise ValueError(f"{where}: search.point_set = {search.point_set!r}; valid: 'hero' (CAQ-like uses its own set)")
-    if search.accel not in PRESETS:  # a TOML file: read now, and named by its absolute path for every worker
+    if "accels" in data and "accel" in _table(data.get("search"), "search", where):
+        raise ValueError(f"{where}: search.accel and accels are both set; give the accelerators in accels only")
+    if "accels" in data:
+        accels = _accels(data["accels"], where)
+    else:  # a spec without accels: the search's accelerator (edge by default)
+        accels = _accels([search.accel], where, key="search.accel")
+    search = dataclasses.replace(search, accel=accels[0][1])
+    return SweepSpec(name, scenes, accels, tuple(seeds), tuple(methods), tuple(float(f) for f in fractions),
+                     train["steps"], train.get("seed", 0), caq, search)
+
+
+def _accels(value, where: str, key: str = "accels") -> tuple[tuple[str, str], ...]:
+    """(label, accelerator) per entry: a preset name labelled by itself, or a TOML file (read now,
+    named by its absolute path for every worker) labelled by its file name without .toml."""
+    names = _distinct(value, key, where, lambda a: isinstance(a, str) and a.strip() != "",
+                      "accelerator preset names or TOML files")
+    accels = []
+    for entry in names:
         try:
-            load_config(search.accel)
+            load_config(entry)
         except ValueError as exc:
-            raise ValueError(f"{where}: search.accel: {exc}") from None
-        search = dataclasses.replace(search, accel=os.path.abspath(search.accel))
-    return SweepSpec(name, scenes, tuple(seeds), tuple(methods), tuple(float(f) for f in fractions), train["steps"],
-                     train.get("seed", 0), caq, search)
+            raise ValueError(f"{where}: {key}: {exc}") from None
+        if entry.endswith(".toml") or os.sep in entry:
+            accels.append((Path(entry).stem, os.path.abspath(entry)))
+        else:
+            accels.append((entry, entry))
+    labels = [label for label, _ in accels]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"{where}: {key} = {names!r}; valid: accelerators with distinct names (they name the results)")
+    return tuple(accels)
 
 
 def _scenes(value, scenes_root: str, where: str) -> tuple[tuple[str, str], ...]:

@@ -15,7 +15,8 @@ Prints one JSON object (with the commit, machine and command):
   ./scenes; with --seeds N, seeds 0..N-1 instead of its own) on --workers local workers and on one
   local worker with every core's Numba threads (`run_sweep`), against the same jobs run one after
   another in this process by hand (`execute_job` in order, every core's Numba threads), and each
-  job's own run time (s). `--spec none` skips it.
+  job's own run time (s), after one untimed run of the spec that fills Numba's cache. `--spec none`
+  skips it.
 Job folders go to a temporary folder (removed at the end) unless --out is given.
 """
 
@@ -120,6 +121,8 @@ def main() -> None:
         if args.seeds:
             spec = dataclasses.replace(spec, seeds=tuple(range(args.seeds)))
         result["spec"] = {"name": spec.name, "seeds": list(spec.seeds), "jobs": spec.job_count}
+        # One untimed run first, so every timed run finds Numba's cache warm (a fresh clone has none).
+        run_sweep(spec, os.path.join(out, "warm_up"), workers=1)
         for label, workers in (("pool", args.workers), ("pool_1_worker", 1)):
             start = time.perf_counter()
             sweep = run_sweep(spec, os.path.join(out, label), workers=workers)

@@ -17,7 +17,8 @@ Reads DIR/sweep.json, DIR/jobs.log and every job's result.json. Writes one JSON 
   starts at a jobs.log `start` event more than 30 s after the previous event of an earlier process
   group) its wall seconds, job seconds finished in it, and the packing ratio wall / (job seconds /
   workers).
-Absolute paths of the machine that ran the sweep are not copied. Standard library only.
+Sweeps written before specs had accelerators (one `edge` per scene, the fixed-area ratio named
+cost_efficiency_ratio) are read too. Absolute paths of the machine that ran the sweep are not copied.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
-from importlib import metadata
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/common.py
+import common
 
 FIXED = "cost_efficiency_ratio_fixed"
 # sweeps before the fixed-area key got its suffix call it cost_efficiency_ratio
@@ -44,27 +46,11 @@ def _normalize_ratios(record: dict | None) -> dict | None:
     return out
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def machine(workers: int) -> dict:
-    return {"cores": os.cpu_count(), "cpu": _cpu_name(), "python": platform.python_version(),
-            "numpy": _version("numpy"), "numba": _version("numba"), "numba_threads": max(1, (os.cpu_count() or 1) // workers)}
+    """common.machine(), with the Numba threads each of the sweep's `workers` local workers had."""
+    info = common.machine()
+    info["numba_threads"] = max(1, (os.cpu_count() or 1) // workers)
+    return info
 
 
 def read_log(path: str) -> list[dict]:
@@ -122,11 +108,12 @@ def export(sweep_dir: str, commit: str, command: str, workers: int) -> dict:
     with open(os.path.join(sweep_dir, "sweep.json"), encoding="utf-8") as f:
         sweep = json.load(f)
     spec = sweep["spec"]
-    several = len(spec["accels"]) > 1
+    accels = spec.get("accels", {"edge": "edge"})
+    several = len(accels) > 1
     scenes = {}
     for label, scene in sweep["scenes"].items():
         train = scene.get("train") or {}
-        for accel_label, result in scene["accels"].items():
+        for accel_label, result in scene.get("accels", {"edge": scene}).items():
             seeds = {seed: {"rows": r["rows"], "match": _normalize_ratios(r.get("match")),
                             "matches": {m: {a: _normalize_ratios(x) for a, x in by.items()}
                                         for m, by in r.get("matches", {}).items()},
@@ -138,7 +125,7 @@ def export(sweep_dir: str, commit: str, command: str, workers: int) -> dict:
                 "row_means": result.get("row_means", {}), "seeds": seeds,
                 "train": {k: train.get(k) for k in ("steps", "train_seconds", "val_psnr", "test_psnr")}}
     return {"benchmark": "sweep", "commit": commit, "command": command, "machine": machine(workers),
-            "spec": {"name": spec["name"], "scenes": sorted(spec["scenes"]), "accels": spec["accels"],
+            "spec": {"name": spec["name"], "scenes": sorted(spec["scenes"]), "accels": accels,
                      "seeds": spec["seeds"], "methods": spec["methods"], "train": spec["train"]},
             "episodes": spec["search"]["episodes"], "fractions": spec["fractions"], "match_db": sweep["match_db"],
             "jobs": {"count": sweep["jobs"], "seconds_by_kind": job_stats(sweep_dir),

@@ -6,7 +6,7 @@
     python benchmarks/results_table.py --json benchmarks/results/headline_episode_critic_100.json
 
 Reads a headline JSON written by benchmarks/bench_compare.py (default: the committed
-benchmarks/results/headline_default_100.json) and prints one row per scene: how many seeds HERO
+benchmarks/results/headline_sweep.json, from benchmarks/export_sweep.py) and prints one row per scene: how many seeds HERO
 matched CAQ-like's quality in (test PSNR at most 0.1 dB below), then the mean and range over the
 matched seeds of the latency ratio (CAQ / HERO), the cost-efficiency ratio (HERO / CAQ; cost
 efficiency = 1 / (latency x area)) with the accelerator preset's fixed area and with on-chip
@@ -31,7 +31,7 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_JSON = os.path.join(REPO, "benchmarks", "results", "headline_default_100.json")
+DEFAULT_JSON = os.path.join(REPO, "benchmarks", "results", "headline_sweep.json")
 START = "<!-- results-table:start -->"
 END = "<!-- results-table:end -->"
 
@@ -182,7 +182,7 @@ def write_atomic(path: str, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", default=DEFAULT_JSON, metavar="PATH",
-                        help="headline JSON of bench_compare.py (default: benchmarks/results/headline_default_100.json)")
+                        help="headline JSON of bench_compare.py (default: benchmarks/results/headline_sweep.json)")
     parser.add_argument("--write", action="append", default=[], metavar="FILE",
                         help="replace the table between the results-table markers in FILE (repeatable); "
                              "without it the table is printed")

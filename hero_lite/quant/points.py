@@ -47,6 +47,8 @@ class QuantPoint:
     resolution : vertices per axis of the level (0 if not a single level).
     dense : True for a dense (collision-free) level.
     default_bits : the starting bit-width of the set (CAQ starts act.sigma at 32).
+    widths : the bit-widths a search picks from, ascending, in [min_bits, max_bits]; empty: every
+        width of the range (`choices`). A policy may still hold any width the range allows.
     """
 
     name: str
@@ -61,6 +63,11 @@ class QuantPoint:
     resolution: int = 0
     dense: bool = False
     default_bits: int = 8
+    widths: tuple[int, ...] = ()
+
+    def choices(self) -> tuple[int, ...]:
+        """The bit-widths a search picks from, ascending: `widths`, or min_bits..max_bits."""
+        return self.widths or tuple(range(self.min_bits, self.max_bits + 1))
 
     def allows(self, bits: int) -> bool:
         """True if `bits` is in [min_bits, max_bits] or is 32 (unquantized)."""
@@ -71,7 +78,7 @@ class QuantPoint:
         return {"name": self.name, "kind": self.kind, "scheme": self.scheme, "shape": list(self.shape),
                 "n_elements": self.n_elements, "per_sample": self.per_sample, "min_bits": self.min_bits,
                 "max_bits": self.max_bits, "levels": list(self.levels), "resolution": self.resolution,
-                "dense": self.dense, "default_bits": self.default_bits}
+                "dense": self.dense, "default_bits": self.default_bits, "widths": list(self.widths)}
 
 
 def _mlp_points(config: ModelConfig, max_bits: int, with_caq_extras: bool) -> dict[str, QuantPoint]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from hero_lite.accel import units
 from hero_lite.nerf.config import ModelConfig
 from hero_lite.quant.learned import BitLearningConfig, learn_bit_widths
 from hero_lite.quant.points import FLOAT_BITS, QuantPoint, quant_points
@@ -28,6 +27,7 @@ from hero_lite.quant.policy import QuantPolicy, model_signature, uniform_policy
 from hero_lite.search.budget import Budget
 from hero_lite.search.env import QuantEnv, policy_factory_for
 from hero_lite.search.hero import SearchConfig, SearchSetup
+from hero_lite.search.widths import snap_mlp_bits
 
 COORDINATE_BITS = 32  # CAQ's c: interpolation weights and positions stay at 32 bits
 LAYER_INPUTS = {  # weight point -> (input activation point, input features) in data-flow order
@@ -164,33 +164,6 @@ def caq_policy(setup: SearchSetup, config: BitLearningConfig, seed: int, progres
 
 
 # ---------------------------------------------------------------------------- hardware snapping
-
-
-def _operand_cost(bits: int, kind: str, mlp) -> tuple:
-    """What an MLP operand of `bits` bits costs on `mlp` (an accel MLPEngineConfig), the other operand
-    at pmax: (effective rows, passes, MAC energy) from the simulator's own `accel.units` functions
-    (docs/accelerator.md, "MLP engine"). The three are products of one factor per operand, so two
-    widths with the same cost here cost the same beside any other operand."""
-    b_a, b_w = (mlp.pmax, bits) if kind == "weight" else (bits, mlp.pmax)
-    return (units.effective_rows(b_a, b_w, mlp), units.operand_passes(b_a, b_w, mlp), units.mac_energy_pj(b_a, b_w, mlp))
-
-
-def snap_mlp_bits(bits: int, kind: str, mlp) -> int:
-    """The width an MLP weight or activation of `bits` bits runs at on `mlp` (an accel
-    MLPEngineConfig) without waste: the largest width w <= pmax that costs what min(bits, pmax) costs
-    (`_operand_cost`: rows, passes and energy).
-
-    A width above pmax goes down to pmax (one pass instead of ceil(bits / pmax)); one below pmax goes
-    up to the widest width the PEs run at the same rate, which costs no time and no energy. With
-    pmin = 2, pmax = 8: bitfusion 2 -> 2, 3 -> 4, 4 -> 4, 5..8 -> 8, 9.. -> 8 (the smallest pmin 2^k
-    >= bits, capped at pmax); bit_serial weights (ceil(b / pmin) serial steps) 3 -> 4, 5 -> 6,
-    7 -> 8, activations -> 8; fixed everything -> 8. 32 (unquantized) stays 32.
-    """
-    if bits == FLOAT_BITS:
-        return bits
-    low = min(bits, mlp.pmax)
-    cost = _operand_cost(low, kind, mlp)
-    return max(w for w in range(low, mlp.pmax + 1) if _operand_cost(w, kind, mlp) == cost)
 
 
 def snap_to_hardware(bits: dict[str, int], points: list[QuantPoint], accel) -> dict[str, int]:

@@ -133,9 +133,10 @@ class WallResult:
 
 
 def _lower_steps(point: QuantPoint, bits: int) -> list[int]:
-    """Bit-widths below `bits` in descending order: 32 (unquantized) continues at the point's max."""
-    top = point.max_bits if bits == FLOAT_BITS else bits - 1
-    return list(range(top, point.min_bits - 1, -1))
+    """The point's widths (`QuantPoint.choices`) below `bits`, in descending order: 32 (unquantized)
+    continues at the widest."""
+    top = max(point.choices()) if bits == FLOAT_BITS else bits - 1
+    return [w for w in reversed(point.choices()) if w <= top]
 
 
 def _useful_step(point: QuantPoint, bits: dict, cost: dict, over: dict, estimate: Callable[[dict], dict]):
@@ -200,7 +201,7 @@ def enforce_budget(bits: dict[str, int], points: list[QuantPoint], estimate: Cal
                 return WallResult(bits, decrements, True, cost)
         if not progress:
             # No single move lowers a violated metric: two units tie as the bottleneck. Fall back
-            # to HAQ's plain sweep (one bit off every point that does not get worse), then retry.
+            # to HAQ's plain sweep (one width down on every point that does not get worse), then retry.
             # Every plain sweep removes bits, so this ends.
             changed = False
             for point in reversed(points):
@@ -210,7 +211,8 @@ def enforce_budget(bits: dict[str, int], points: list[QuantPoint], estimate: Cal
                 trial = dict(bits, **{point.name: steps[0]})
                 trial_cost = estimate(trial)
                 if all(trial_cost[m] <= cost[m] * (1 + 1e-9) for m in over):
-                    decrements += 1
+                    current = bits[point.name]
+                    decrements += (point.max_bits if current == FLOAT_BITS else current) - steps[0] + (current == FLOAT_BITS)
                     bits, cost = trial, trial_cost
                     changed = True
             if not changed:

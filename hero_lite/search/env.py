@@ -24,9 +24,11 @@ Observation of a step, every feature scaled to [0, 1] (one space for every kind 
        remaining points at their minimum bits (1 when unconstrained)
 
 Action a in [0, 1] -> bits b = round((b_max - b_min + 1) a + b_min - 0.5), clipped to
-[b_min, b_max] (HAQ code `_action_wall`), each integer bit-width getting an equal-width bin. A
-frozen point (`freeze_points`, `SearchConfig.frozen_bits`) has b_min = b_max: every action gives
-its bits.
+[b_min, b_max] (HAQ code `_action_wall`), each integer bit-width getting an equal-width bin. With
+`SearchConfig.widths = "hardware"` the bins cover only the widths the accelerator runs without waste
+(`baselines.hardware_widths`: 2, 4, 8 on BitFusion PEs; 2, 4, 8, 16 for hash levels stored in
+power-of-two slots). A frozen point (`freeze_points`, `SearchConfig.frozen_bits`) has b_min = b_max:
+every action gives its bits.
 
 What the agent learns from: the final info carries `executed_actions`, the bin centres of the bits
 the wall let through, and the loop stores those in the replay buffer instead of the actions the
@@ -88,17 +90,19 @@ class RewardConfig:
 
 
 def action_to_bits(action: float, point: QuantPoint) -> int:
-    """HAQ's mapping of a in [0, 1] to an integer bit-width in [min_bits, max_bits]."""
-    lo, hi = point.min_bits, point.max_bits
-    bits = int(round((hi - lo + 1) * float(action) + lo - 0.5))
-    return int(min(max(bits, lo), hi))
+    """HAQ's mapping of a in [0, 1] to one of the point's widths (`QuantPoint.choices`: min_bits..
+    max_bits unless the search narrowed them), each width getting an equal-width bin."""
+    widths = point.choices()
+    index = int(round(len(widths) * float(action) - 0.5))
+    return widths[min(max(index, 0), len(widths) - 1)]
 
 
 def bits_to_action(bits: int, point: QuantPoint) -> float:
-    """Centre of the action bin of `bits` (inverse of `action_to_bits`)."""
-    lo, hi = point.min_bits, point.max_bits
-    b = min(max(bits, lo), hi)
-    return (b - lo + 0.5) / (hi - lo + 1)
+    """Centre of the action bin of `bits` (inverse of `action_to_bits`); bits between two widths
+    (or 32) take the bin of the narrowest width >= bits (of the widest width)."""
+    widths = point.choices()
+    index = next((k for k, w in enumerate(widths) if w >= bits), len(widths) - 1)
+    return (index + 0.5) / len(widths)
 
 
 def static_features(points: list[QuantPoint]) -> np.ndarray:
@@ -275,7 +279,7 @@ def freeze_points(points: list[QuantPoint], frozen_bits: dict[str, int], point_s
             continue
         if not p.allows(bits):
             raise ValueError(f"search frozen_bits: {p.name} = {bits!r} bits; valid: {p.min_bits}-{p.max_bits} or 32")
-        frozen.append(dataclasses.replace(p, min_bits=bits, max_bits=bits))
+        frozen.append(dataclasses.replace(p, min_bits=bits, max_bits=bits, widths=()))
     return frozen
 
 

@@ -43,6 +43,7 @@ from hero_lite.search.budget import Budget, check_reachable
 from hero_lite.search.cost import policy_cost
 from hero_lite.search.env import QuantEnv, RewardConfig, freeze_points, policy_factory_for, start_observations
 from hero_lite.search.evaluator import PolicyEvaluator, downscale_views
+from hero_lite.search.widths import with_hardware_widths
 from hero_lite.search.workload import trace_views, workload_from_trace
 
 
@@ -77,6 +78,10 @@ class SearchConfig:
         keep these bits in every episode (`env.freeze_points`: the agent's step cannot change them,
         the budget wall never lowers them, the cheapest policy counts them at these bits); a name
         overrides its kind. E.g. {"hash_level": 8} (the `hero_hash8` method of `compare`).
+    widths : 'all' (HAQ: every width of a point's range) or 'hardware': the agent and the budget
+        wall pick only widths the accelerator runs without waste (`widths.hardware_widths`: on
+        `edge` 2, 4, 8 for the MLP and 2, 4, 8, 16 for hash levels), so no step spends quality on a
+        width that costs what the next wider one costs.
     seed : run seed.
     """
 
@@ -97,6 +102,7 @@ class SearchConfig:
     ddpg: dict = field(default_factory=dict)
     start: str = "reference"
     frozen_bits: dict = field(default_factory=dict)
+    widths: str = "all"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -115,6 +121,8 @@ class SearchConfig:
             raise ValueError(f"search point_set = {self.point_set!r}; valid: hero, caq")
         if self.area_mode not in (None, "fixed", "fit"):
             raise ValueError(f"search area_mode = {self.area_mode!r}; valid: fixed, fit")
+        if self.widths not in ("all", "hardware"):
+            raise ValueError(f"search widths = {self.widths!r}; valid: all, hardware")
         if self.start not in ("reference", "random"):
             raise ValueError(f"search start = {self.start!r}; valid: reference, random")
         for name, bits in self.frozen_bits.items():
@@ -232,9 +240,17 @@ class SearchSetup:
                 "model_bytes": cost.model_bytes, "cost_efficiency": cost.cost_efficiency}
 
 
+def search_points(model_config, config: SearchConfig, accel) -> list:
+    """The points a search walks: `config.point_set` of `model_config`, frozen as `config.frozen_bits`
+    says, narrowed to `accel`'s widths when `config.widths` is 'hardware'."""
+    points = freeze_points(quant_points(model_config, config.point_set), config.frozen_bits, config.point_set)
+    return with_hardware_widths(points, accel) if config.widths == "hardware" else points
+
+
 def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetup:
     """Load the model and views (at `config.scene_downscale`), trace the cost frame (validation
-    view 0), build the evaluator. The points carry `config.frozen_bits` (`env.freeze_points`)."""
+    view 0), build the evaluator. The points carry `config.frozen_bits` (`env.freeze_points`) and,
+    with `config.widths = 'hardware'`, the accelerator's widths (`widths.with_hardware_widths`)."""
     model, _ = load_checkpoint(checkpoint)
     train_scene = load_scene(scene_dir, "train", config.scene_downscale)
     val_full = load_scene(scene_dir, "val", config.scene_downscale)
@@ -243,7 +259,7 @@ def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetu
     accel = load_config(config.accel)
     traces = trace_views(model, val_full, (0,))
     workloads = [workload_from_trace(t, model.config, config.point_set) for t in traces]
-    points = freeze_points(quant_points(model.config, config.point_set), config.frozen_bits, config.point_set)
+    points = search_points(model.config, config, accel)
     reference = uniform_policy(model.config, config.reference_bits, min(config.reference_bits, 8), config.point_set)
     reference_cost = policy_cost(workloads, reference, accel, area_mode=config.area_mode).to_dict()
     budget = Budget.resolve(config.budgets, reference_cost)

@@ -12,13 +12,13 @@ from hero_lite.nerf.checkpoint import load_checkpoint
 from hero_lite.nerf.config import ModelConfig
 from hero_lite.nerf.evaluate import render_view
 from hero_lite.quant.export import load_quantized
-from hero_lite.quant.points import FLOAT_BITS, quant_points
+from hero_lite.quant.points import FLOAT_BITS
 from hero_lite.quant.policy import uniform_policy
 from hero_lite.runfolder import folder_digest
 from hero_lite.scenes import load_scene
 from hero_lite.search.budget import Budget, check_reachable
 from hero_lite.search.cost import policy_cost
-from hero_lite.search.hero import SearchConfig, hero_search
+from hero_lite.search.hero import SearchConfig, hero_search, search_points
 
 
 def draw_pictures(checkpoint: str, quantized: str, scene_dir: str, out_dir: str, policy_bits: dict[str, int],
@@ -62,9 +62,9 @@ def check_budget_before_training(scene_dir: str, config: SearchConfig) -> None:
         return
     views = load_scene(scene_dir, "val", config.scene_downscale)
     model_config = ModelConfig()
-    points = quant_points(model_config, "hero")
-    workloads = [synthetic_workload(views.width, views.height, focal_px=views.focal)]
     accel = load_config(config.accel)
+    points = search_points(model_config, config, accel)
+    workloads = [synthetic_workload(views.width, views.height, focal_px=views.focal)]
     reference = uniform_policy(model_config, config.reference_bits, min(config.reference_bits, 8), "hero")
     reference_cost = policy_cost(workloads, reference, accel, area_mode=config.area_mode).to_dict()
     floor = policy_cost(workloads, {p.name: p.min_bits for p in points}, accel, area_mode=config.area_mode).to_dict()

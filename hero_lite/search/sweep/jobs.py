@@ -38,7 +38,7 @@ from hero_lite.runfolder import folder_digest, write_json_atomically
 
 KINDS = ("train", "caq", "baseline", "search", "report")
 # SearchConfig fields that only the agent's episodes read: CAQ-like and the baselines do not depend on them
-AGENT_ONLY = ("episodes", "ddpg", "reward", "start", "final_candidates")
+AGENT_ONLY = ("episodes", "ddpg", "reward", "start", "final_candidates", "widths")
 RESULT = "result.json"
 LOG = "jobs.log"
 

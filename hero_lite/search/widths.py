@@ -1,0 +1,78 @@
+"""The widths an accelerator runs without waste, for hardware snapping and the search's action space.
+
+A width is wasted when the next wider one costs the hardware exactly the same: BitFusion PEs run
+5-7-bit operands like 8-bit ones (BitFusion, ISCA 2018: 2, 4 or 8 bits per fused PE), and a hash
+entry of 5-7 bits per feature takes the 8-bit slot of the xor and block_mod memories (entries in
+power-of-two slots, docs/accelerator.md "Hash memory"). The wasted width still loses precision, so
+a search that may pick it can lose quality and buy nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from hero_lite.accel import units
+from hero_lite.quant.points import FLOAT_BITS, QuantPoint
+
+
+def _operand_cost(bits: int, kind: str, mlp) -> tuple:
+    """What an MLP operand of `bits` bits costs on `mlp` (an accel MLPEngineConfig), the other operand
+    at pmax: (effective rows, passes, MAC energy) from the simulator's own `accel.units` functions
+    (docs/accelerator.md, "MLP engine"). The three are products of one factor per operand, so two
+    widths with the same cost here cost the same beside any other operand."""
+    b_a, b_w = (mlp.pmax, bits) if kind == "weight" else (bits, mlp.pmax)
+    return (units.effective_rows(b_a, b_w, mlp), units.operand_passes(b_a, b_w, mlp), units.mac_energy_pj(b_a, b_w, mlp))
+
+
+def snap_mlp_bits(bits: int, kind: str, mlp) -> int:
+    """The width an MLP weight or activation of `bits` bits runs at on `mlp` (an accel
+    MLPEngineConfig) without waste: the largest width w <= pmax that costs what min(bits, pmax) costs
+    (`_operand_cost`: rows, passes and energy).
+
+    A width above pmax goes down to pmax (one pass instead of ceil(bits / pmax)); one below pmax goes
+    up to the widest width the PEs run at the same rate, which costs no time and no energy. With
+    pmin = 2, pmax = 8: bitfusion 2 -> 2, 3 -> 4, 4 -> 4, 5..8 -> 8, 9.. -> 8 (the smallest pmin 2^k
+    >= bits, capped at pmax); bit_serial weights (ceil(b / pmin) serial steps) 3 -> 4, 5 -> 6,
+    7 -> 8, activations -> 8; fixed everything -> 8. 32 (unquantized) stays 32.
+    """
+    if bits == FLOAT_BITS:
+        return bits
+    low = min(bits, mlp.pmax)
+    cost = _operand_cost(low, kind, mlp)
+    return max(w for w in range(low, mlp.pmax + 1) if _operand_cost(w, kind, mlp) == cost)
+
+
+def _hash_cost(bits: int, n_feat: int, accel) -> tuple:
+    """What a hash entry of `bits` bits per feature costs on `accel` (an AccelConfig): entries per
+    SRAM word, words per entry and entries per cache line (`units.packing`)."""
+    epw, wpe, epl = units.packing(n_feat, np.array([bits]), accel.hash_engine.word_bits, accel.cache.line_bytes,
+                                  units.uses_pow2_slots(accel))
+    return int(epw[0]), int(wpe[0]), int(epl[0])
+
+
+def hardware_widths(point: QuantPoint, accel) -> tuple[int, ...]:
+    """The widths of `point`'s range that `accel` (an AccelConfig) runs without waste, ascending: w
+    such that w is the point's max_bits or w + 1 costs more (`_operand_cost` for MLP weights and
+    activations, `_hash_cost` for hash levels). E.g. on `edge` (BitFusion 2-8 bits, xor memory, F = 2):
+    MLP 2..8 -> (2, 4, 8); hash 2..16 -> (2, 4, 8, 16)."""
+    if point.kind == "hash_level":
+        cost = lambda b: _hash_cost(b, point.shape[1], accel)  # noqa: E731
+    else:
+        cost = lambda b: _operand_cost(b, point.kind, accel.mlp_engine)  # noqa: E731
+    return tuple(w for w in range(point.min_bits, point.max_bits + 1) if w == point.max_bits or cost(w + 1) != cost(w))
+
+
+def with_hardware_widths(points: list[QuantPoint], accel) -> list[QuantPoint]:
+    """`points` with each point's `widths` set to `hardware_widths` and min_bits to the narrowest of
+    them (so the cheapest policy, every point at min_bits, is one the search can pick); a frozen
+    point (min_bits = max_bits) is kept."""
+    narrowed = []
+    for p in points:
+        if p.min_bits == p.max_bits or p.min_bits == FLOAT_BITS:
+            narrowed.append(p)
+            continue
+        widths = hardware_widths(p, accel)
+        narrowed.append(dataclasses.replace(p, widths=widths, min_bits=widths[0]))
+    return narrowed

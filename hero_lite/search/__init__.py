@@ -21,6 +21,7 @@ from hero_lite.search.drift import compare_fingerprints
 from hero_lite.search.hero import SearchConfig, SearchSetup, hero_search, prepare
 from hero_lite.search.reproduce import ReproduceConfig, run_miniature
 from hero_lite.search.run import main_job
+from hero_lite.search.widths import hardware_widths, with_hardware_widths
 from hero_lite.search.workload import trace_workload, workload_from_trace
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "compare_fingerprints",
     "enforce_budget",
     "freeze_points",
+    "hardware_widths",
     "hero_search",
     "heuristic_policy",
     "main_job",
@@ -52,5 +54,6 @@ __all__ = [
     "run_miniature",
     "snap_to_hardware",
     "trace_workload",
+    "with_hardware_widths",
     "workload_from_trace",
 ]

@@ -231,8 +231,8 @@ def hero_row_name(fraction: float) -> str:
 
 
 def matched_budgets(caq_frame: dict, fraction: float) -> dict:
-    """HERO's budgets from CAQ-like's cost on the search frame: latency fraction x CAQ-like's
-    latency (ms) and CAQ-like's model size (bytes), as absolute limits."""
+    """HERO's budgets from CAQ-like's (or another anchor's) cost on the search frame: latency
+    fraction x its latency (ms) and its model size (bytes), as absolute limits."""
     return {"latency_ms": f"{fraction * caq_frame['latency_ms']:.6f}", "model_bytes": f"{caq_frame['model_bytes']:.0f}"}
 
 

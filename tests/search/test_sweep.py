@@ -161,6 +161,8 @@ def test_a_spec_runs_every_scene_on_every_accelerator(scenes_root, tmp_path, mon
     ({"accels": ["nowhere"]}, "accels: accelerator config 'nowhere': not a preset"),
     ({"accels": ["edge"], "search": {"accel": "edge"}}, "search.accel and accels are both set"),
     ({"caq": {"steps": 0}}, "[caq] bit learning steps = 0; valid: integer >= 1"),
+    ({"anchor": "uniform8"}, "anchor = 'uniform8'; valid: caq, heuristic"),
+    ({"anchor": "heuristic"}, "anchor = 'heuristic' is not in methods; add it"),
 ])
 def test_a_bad_spec_is_one_line_naming_the_key_and_the_valid_values(scenes_root, changes, needle):
     data = {k: v for k, v in spec_data(**changes).items() if v is not None}
@@ -206,6 +208,18 @@ def test_every_job_follows_the_jobs_it_reads(scenes_root):
     assert deps["search/tiny16-edge-s1-f0.9"] == ("train/tiny16", "caq/tiny16-edge-s1")
     assert deps["report/tiny16-edge-s1"] == ("caq/tiny16-edge-s1", "baseline/tiny16-edge-s1-uniform8", "search/tiny16-edge-s1-f1",
                                         "search/tiny16-edge-s1-f0.9")
+
+
+def test_budgets_anchored_on_the_heuristic_make_each_search_follow_the_heuristic_baseline(scenes_root):
+    caq_anchor = parse_spec(spec_data(methods=["caq", "heuristic", "hero"]), "t", str(scenes_root))
+    spec = parse_spec(spec_data(methods=["caq", "heuristic", "hero"], anchor="heuristic"), "t", str(scenes_root))
+    assert (caq_anchor.anchor, spec.anchor) == ("caq", "heuristic") and spec.to_dict()["anchor"] == "heuristic"
+    deps = {job.id: job.deps for job in build_jobs(spec)}
+    assert deps["search/tiny16-edge-s0-f0.1"] == ("train/tiny16", "baseline/tiny16-edge-s0-heuristic")
+    assert deps["baseline/tiny16-edge-s0-heuristic"] == ("train/tiny16",)
+    # the anchor changes the searches' keys only
+    base, anchored = _keys(caq_anchor), _keys(spec)
+    assert {k for k in base if base[k] != anchored[k]} == {"search/tiny16-edge-s0-f1", "search/tiny16-edge-s0-f0.1"}
 
 
 def _keys(spec, code="code", digests=None) -> dict[str, str]:
@@ -409,6 +423,31 @@ def test_a_finished_sweep_is_reused_and_a_killed_job_runs_again(local_sweep, tmp
     assert resumed["jobs"]["done"] == 2 and resumed["jobs"]["reused"] == spec.job_count - 2
     assert dict(calls)["train/tiny16"] == "reused"
     assert (search / "run" / "summary.json").exists()
+
+
+def test_a_search_anchored_on_the_heuristic_takes_its_budgets_from_the_heuristics_cost(local_sweep, scenes_root,
+                                                                                     tmp_path):
+    _, finished, _, _ = local_sweep
+    spec = parse_spec(spec_data(methods=["caq", "heuristic", "hero"], fractions=[1.0], anchor="heuristic"), "t",
+                      str(scenes_root))
+    out_dir = tmp_path / "sweep"
+    shutil.copytree(finished, out_dir)
+    result = run_sweep(spec, str(out_dir), workers=1)
+    ran = [line["id"] for line in _log(out_dir) if line["event"] == "done"][-2:]
+    assert sorted(ran) == ["report/tiny16-edge-s0", "search/tiny16-edge-s0-f1"]  # the rest is the local sweep's
+    rows = result["scenes"]["tiny16"]["accels"]["edge"]["seeds"]["0"]["rows"]
+    heuristic = rows["heuristic"]
+    # the heuristic's own cost on the search frame: its bits priced the way the searches price theirs
+    assert heuristic["search_frame"]["model_bytes"] == heuristic["model_bytes"]
+    assert heuristic["search_frame"]["latency_ms"] != rows["caq"]["search_frame"]["latency_ms"]
+    budgets = matched_budgets(heuristic["search_frame"], 1.0)
+    run_config = json.loads((out_dir / "jobs" / "search" / "tiny16-edge-s0-f1" / "run" / "config.json").read_text())
+    assert run_config["search"]["budgets"] == budgets
+    hero = rows[hero_row_name(1.0)]
+    assert hero["budget"]["limits"]["model_bytes"] == pytest.approx(heuristic["model_bytes"])
+    if hero["budget_met"]:
+        assert hero["model_bytes"] <= heuristic["model_bytes"]
+    assert "x the heuristic's latency" in (out_dir / "sweep.md").read_text()
 
 
 def _toml(data: dict) -> str:

@@ -5,9 +5,10 @@ Jobs and what each reads (`build_jobs`); RUN is SCENE-ACCEL-sSEED (ACCEL: the ac
 - `caq/RUN` after train: CAQ-like's bit learning, final QAT and test-view report, and its
   cost on the search's frame (as `compare.run_matched` does); a compare row (`compare._row`);
 - `baseline/RUN-METHOD` after train (and caq for caq_snapped): uniformK, heuristic or caq_snapped
-  (`compare.baseline_row`), the same final QAT and report;
-- `search/RUN-fF` (hero) and `search/RUN-hero_hash8-fF` after train and caq: a search in
-  jobs/search/NAME/run with budgets F x CAQ-like's latency and CAQ-like's size
+  (`compare.baseline_row`), the same final QAT and report, and its cost on the search frame;
+- `search/RUN-fF` (hero) and `search/RUN-hero_hash8-fF` after train and the anchor (caq, or
+  baseline/RUN-heuristic with the spec's anchor = "heuristic"): a search in jobs/search/NAME/run
+  with budgets F x the anchor's latency and the anchor's size on the search frame
   (`matched_budgets`); skipped when those lie below the cheapest policy's cost, as in `run_matched`;
 - `report/RUN` after the others of its scene, accelerator and seed: the rows, `pick_match` (hero
   against CAQ-like) and `all_matches`.
@@ -90,9 +91,11 @@ def build_jobs(spec) -> list[Job]:
                                  {**inputs, "method": method, "search": {**shared, "seed": seed}},
                                  (train.id, caq.id) if method == "caq_snapped" else (train.id,), scene_dir)
                              for method in spec.baselines]
+                anchor = caq.id if spec.anchor == "caq" else f"baseline/{base}-{spec.anchor}"
                 searches = [Job("search", f"{base}{'' if method == 'hero' else '-' + method}-f{fraction:g}",
-                                {**inputs, "method": method, "fraction": fraction, "search": {**search, "seed": seed}},
-                                (train.id, caq.id), scene_dir)
+                                {**inputs, "method": method, "fraction": fraction, "anchor": spec.anchor,
+                                 "search": {**search, "seed": seed}},
+                                (train.id, anchor), scene_dir)
                             for method in spec.searched for fraction in spec.fractions]
                 report = Job("report", base, {"scene": label, "accel": accel_label, "seed": seed, "match_db": MATCH_DB},
                              (caq.id, *[j.id for j in baselines + searches]), scene_dir)
@@ -248,12 +251,15 @@ def _run_baseline(payload: dict, deps: dict) -> dict:
     method = payload["config"]["method"]
     caq = [r for dep, r in deps.items() if dep.startswith("caq/")]
     caq_bits = caq[0]["row"]["bits"] if caq else None
-    return {"method": method, "row": baseline_row(setup, method, config, caq_bits)}
+    row = baseline_row(setup, method, config, caq_bits)
+    row["search_frame"] = setup.frame_cost(row["bits"], row["point_set"])
+    floor = {m: setup.floor_cost[m] for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")}
+    return {"method": method, "row": row, "floor_cost": floor}
 
 
 def _run_search(payload: dict, deps: dict) -> dict:
-    """A search (hero, or hero_hash8 with its hash levels frozen at 8 bits) under the matched
-    budgets; skipped when they lie below the cheapest policy's cost (checked against the unfrozen
+    """A search (hero, or hero_hash8 with its hash levels frozen at 8 bits) under budgets from the
+    anchor's cost on the search frame (its caq or baseline dependency); skipped when they lie below the cheapest policy's cost (checked against the unfrozen
     floor first, then by the search itself, which refuses a budget its frozen floor misses)."""
     from hero_lite.nerf.checkpoint import load_checkpoint
     from hero_lite.quant.points import quant_points
@@ -263,11 +269,11 @@ def _run_search(payload: dict, deps: dict) -> dict:
 
     fraction = payload["config"]["fraction"]
     method = payload["config"].get("method", "hero")
-    [caq] = [r for dep, r in deps.items() if dep.startswith("caq/")]
-    budgets = matched_budgets(caq["row"]["search_frame"], fraction)
+    [anchor] = [r for dep, r in deps.items() if not dep.startswith("train/")]
+    budgets = matched_budgets(anchor["row"]["search_frame"], fraction)
     skipped = {"method": method, "fraction": fraction, "skipped": True, "budgets": budgets,
-               "floor_cost": caq["floor_cost"]}
-    if out_of_reach(budgets, caq["floor_cost"]):
+               "floor_cost": anchor["floor_cost"]}
+    if out_of_reach(budgets, anchor["floor_cost"]):
         return skipped
     config = dataclasses.replace(search_config_for(SearchConfig.from_dict(payload["config"]["search"]), method),
                                  budgets=budgets)

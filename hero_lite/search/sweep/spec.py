@@ -6,9 +6,11 @@ hardware-aware baselines on six accelerators, `tiny.toml` a quick check)::
     scenes = ["primitives", "lattice"]   # names of folders under --scenes-root, or scene folders
     accels = ["edge", "server"]          # accelerator presets or TOML files [edge]
     seeds = [0, 1, 2]                    # seeds of CAQ-like and of HERO's searches
-    methods = ["caq", "hero"]            # caq (always: the anchor of the budgets), hero, hero_hash8,
+    methods = ["caq", "hero"]            # caq (always: the match's anchor), hero, hero_hash8,
                                          # caq_snapped, heuristic, uniformK (K = 2..8)
-    fractions = [0.9, 0.85, 0.76]        # the searches' latency budgets, as fractions of CAQ-like's latency
+    fractions = [0.9, 0.85, 0.76]        # the searches' latency budgets, as fractions of the anchor's latency
+    anchor = "caq"                       # whose cost the budgets are fractions of: caq (CAQ-like, the
+                                         # paper's protocol) or heuristic (a fixed policy, needs it in methods)
     [train]                              # one fp32 checkpoint per scene
     steps = 1200
     seed = 0
@@ -34,10 +36,12 @@ from hero_lite.search.compare import DEFAULT_FRACTIONS, FIXED_BASELINES, MATCHED
 from hero_lite.search.hero import SearchConfig
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
-SPEC_KEYS = ("scenes", "seeds", "methods", "fractions", "accels", "train", "caq", "search")
+SPEC_KEYS = ("scenes", "seeds", "methods", "fractions", "anchor", "accels", "train", "caq", "search")
+# the rows whose cost on the search frame the budgets may be taken from
+ANCHORS = ("caq", "heuristic")
 TRAIN_KEYS = ("steps", "seed")
 # set per job by the sweep, so a spec may not set them
-SWEEP_SET = {"seed": "the sweep's seeds list", "budgets": "fractions x CAQ-like's latency and CAQ-like's size"}
+SWEEP_SET = {"seed": "the sweep's seeds list", "budgets": "fractions x the anchor's latency and the anchor's size"}
 _UNIFORM = re.compile(r"^uniform([2-8])$")
 
 
@@ -49,7 +53,9 @@ class SweepSpec:
     accels : (label, accelerator) pairs: a preset name (its own label) or a TOML file's absolute path
     (labelled by its file name without .toml), labels distinct; seeds : search seeds; methods :
     'caq' and any of hero, hero_hash8, caq_snapped, heuristic, uniformK; fractions : the searches'
-    latency fractions in (0, 1] (empty without a searched method); train_steps, train_seed : the
+    latency fractions in (0, 1] (empty without a searched method) of the anchor's latency on the
+    search frame, the size budget being the anchor's model size; anchor : 'caq' (CAQ-like's cost, the
+    paper's protocol) or 'heuristic' (the fixed hand policy's, the same for every seed); train_steps, train_seed : the
     fp32 training of each scene; caq : CAQ-like's bit learning; search : every search setting (seed
     0, no budgets, accel the first of accels: the sweep sets all three per job).
     """
@@ -64,10 +70,12 @@ class SweepSpec:
     train_seed: int
     caq: BitLearningConfig
     search: SearchConfig
+    anchor: str = "caq"
 
     def to_dict(self) -> dict:
         return {"name": self.name, "scenes": {label: os.path.abspath(path) for label, path in self.scenes},
                 "accels": dict(self.accels), "seeds": list(self.seeds), "methods": list(self.methods), "fractions": list(self.fractions),
+                "anchor": self.anchor,
                 "train": {"steps": self.train_steps, "seed": self.train_seed},
                 "caq": dataclasses.asdict(self.caq), "search": self.search.to_dict()}
 
@@ -145,6 +153,11 @@ def parse_spec(data: dict, name: str, scenes_root: str = "scenes", where: str = 
                          "leave fractions out")
     else:
         fractions = []
+    anchor = data.get("anchor", "caq")
+    if anchor not in ANCHORS:
+        raise ValueError(f"{where}: anchor = {anchor!r}; valid: {', '.join(ANCHORS)}")
+    if anchor not in methods:
+        raise ValueError(f"{where}: anchor = {anchor!r} is not in methods; add it (the budgets are taken from its cost)")
     train = _table(data.get("train"), "train", where)
     if set(train) - set(TRAIN_KEYS):
         raise ValueError(f"{where}: unknown key train.{min(set(train) - set(TRAIN_KEYS))}; valid keys: "
@@ -171,7 +184,7 @@ def parse_spec(data: dict, name: str, scenes_root: str = "scenes", where: str = 
         accels = _accels([search.accel], where, key="search.accel")
     search = dataclasses.replace(search, accel=accels[0][1])
     return SweepSpec(name, scenes, accels, tuple(seeds), tuple(methods), tuple(float(f) for f in fractions),
-                     train["steps"], train.get("seed", 0), caq, search)
+                     train["steps"], train.get("seed", 0), caq, search, anchor)
 
 
 def _accels(value, where: str, key: str = "accels") -> tuple[tuple[str, str], ...]:

@@ -66,12 +66,13 @@ def main() -> None:
 
     policies = {name: (row["point_set"], row["bits"]) for name, row in rows.items()}
     policies.update({name: ("hero", bits) for name, bits in heuristic_variants(rows["heuristic"]["bits"]).items()})
+    workloads = {point_set: [workload_from_trace(t, setup.model.config, point_set) for t in setup.traces]
+                 for point_set in {point_set for point_set, _ in policies.values()}}
     priced = {}
     for name, (point_set, bits) in policies.items():
-        workloads = [workload_from_trace(t, setup.model.config, point_set) for t in setup.traces]
         priced[name] = {}
         for mode in MODES:
-            cost = policy_cost(workloads, bits, setup.accel, area_mode=mode)
+            cost = policy_cost(workloads[point_set], bits, setup.accel, area_mode=mode)
             priced[name][mode] = {"latency_ms": cost.latency_ms, "area_mm2": cost.area_mm2,
                                   "cost_efficiency": cost.cost_efficiency, "model_bytes": cost.model_bytes,
                                   "unit_shares": cost.reports[0].unit_shares()}

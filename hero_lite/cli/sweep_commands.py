@@ -30,8 +30,8 @@ def sweep(spec, out_dir, scenes_root, workers, scheduler, force) -> None:
     Jobs: one fp32 training per scene; per scene, accelerator and seed, CAQ-like, the spec's fixed
     baselines (caq_snapped, heuristic, uniformK), one search per searched method (hero,
     hero_hash8) and latency fraction (budgets: the fraction x CAQ-like's latency, and CAQ-like's
-    size; or the heuristic's with the spec's anchor = "heuristic") and the match, the fastest HERO policy within 0.1 dB of CAQ-like's test PSNR. A job runs as soon as the jobs it
-    needs are done. Each result is kept under OUT/jobs with a key of the code, the job's settings
+    size; or the heuristic's with the spec's anchor = "heuristic") and the match, the fastest HERO
+    policy within 0.1 dB of CAQ-like's test PSNR. A job runs as soon as the jobs it needs are done. Each result is kept under OUT/jobs with a key of the code, the job's settings
     and its inputs: the same command again reuses finished jobs (a killed sweep resumes) and
     reruns those whose settings, inputs or code changed. Writes OUT/sweep.json, OUT/sweep.md and
     OUT/pareto_SCENE_ACCEL.png.

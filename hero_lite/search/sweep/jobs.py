@@ -217,6 +217,12 @@ def _checkpoint(payload: dict, deps: dict) -> str:
     return os.path.join(payload["out_dir"], train["checkpoint"])
 
 
+def _floor_cost(setup) -> dict:
+    """The cheapest policy's latency (ms), area (mm^2), energy (uJ) and model bytes on the search
+    frame of `setup` (a SearchSetup): below it a search's budgets are out of reach."""
+    return {m: setup.floor_cost[m] for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")}
+
+
 def _run_train(payload: dict, deps: dict) -> dict:
     from hero_lite.nerf.pipeline import train_run
 
@@ -236,8 +242,7 @@ def _run_caq(payload: dict, deps: dict) -> dict:
     config = SearchConfig.from_dict(payload["config"]["search"])
     setup = prepare(_checkpoint(payload, deps), payload["scene_dir"], config)
     row = caq_row(setup, BitLearningConfig(**payload["config"]["caq"]), config)
-    floor = {m: setup.floor_cost[m] for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")}
-    return {"row": row, "floor_cost": floor}
+    return {"row": row, "floor_cost": _floor_cost(setup)}
 
 
 def _run_baseline(payload: dict, deps: dict) -> dict:
@@ -253,14 +258,14 @@ def _run_baseline(payload: dict, deps: dict) -> dict:
     caq_bits = caq[0]["row"]["bits"] if caq else None
     row = baseline_row(setup, method, config, caq_bits)
     row["search_frame"] = setup.frame_cost(row["bits"], row["point_set"])
-    floor = {m: setup.floor_cost[m] for m in ("latency_ms", "area_mm2", "energy_uj", "model_bytes")}
-    return {"method": method, "row": row, "floor_cost": floor}
+    return {"method": method, "row": row, "floor_cost": _floor_cost(setup)}
 
 
 def _run_search(payload: dict, deps: dict) -> dict:
     """A search (hero, or hero_hash8 with its hash levels frozen at 8 bits) under budgets from the
-    anchor's cost on the search frame (its caq or baseline dependency); skipped when they lie below the cheapest policy's cost (checked against the unfrozen
-    floor first, then by the search itself, which refuses a budget its frozen floor misses)."""
+    anchor's cost on the search frame (its caq or baseline dependency); skipped when they lie below
+    the cheapest policy's cost (checked against the unfrozen floor first, then by the search itself,
+    which refuses a budget its frozen floor misses)."""
     from hero_lite.nerf.checkpoint import load_checkpoint
     from hero_lite.quant.points import quant_points
     from hero_lite.search.budget import BudgetUnreachable

@@ -35,6 +35,7 @@ from hero_lite.search.sweep.jobs import (
     read_result,
     result_digest,
 )
+from hero_lite.search.sweep.spec import ANCHORS
 
 ATTEMPTS = 3  # runs of a job whose worker died, as Dask's default allowed-failures
 RATIOS = MATCH_RATIOS  # the fit-area cost-efficiency ratio first: area that follows the policy
@@ -322,9 +323,6 @@ def _ratios(values: dict | None, get=lambda v, k: v[k]) -> str:
     return " | ".join(f"{get(values, k):+.2f}" if k == "psnr_delta_db" else f"{get(values, k):.2f}" for k in RATIOS)
 
 
-ANCHOR_NAMES = {"caq": "CAQ-like", "heuristic": "the heuristic"}
-
-
 def sweep_markdown(sweep: dict) -> str:
     """sweep.md: per scene and accelerator, one line per seed (HERO's match against CAQ-like and its
     ratios) and the mean; each method's mean row; the mean ratios of every searched method against
@@ -333,7 +331,7 @@ def sweep_markdown(sweep: dict) -> str:
     lines = [f"# Sweep `{spec['name']}`: HERO against CAQ-like at matched quality", "",
              (f"Seeds {', '.join(map(str, spec['seeds']))}; methods {', '.join(spec['methods'])}; the searches' "
               f"latency budgets {', '.join(f'{f:g}' for f in spec['fractions']) or '-'} x "
-              f"{ANCHOR_NAMES[spec.get('anchor', 'caq')]}'s latency, its model size at most; "
+              f"{ANCHORS[spec.get('anchor', 'caq')]}'s latency, its model size at most; "
               f"{spec['search']['episodes']} episodes; accelerators {', '.join(f'`{a}`' for a in spec['accels'])}. "
               f"A match is the fastest searched policy that met its budget within {sweep['match_db']:g} dB of the "
               "anchor's test PSNR; ratios > 1 favour the searched policy; cost efficiency first with fit area (the "

@@ -37,8 +37,8 @@ from hero_lite.search.hero import SearchConfig
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
 SPEC_KEYS = ("scenes", "seeds", "methods", "fractions", "anchor", "accels", "train", "caq", "search")
-# the rows whose cost on the search frame the budgets may be taken from
-ANCHORS = ("caq", "heuristic")
+# the rows whose cost on the search frame the budgets may be taken from -> their name in prose
+ANCHORS = {"caq": "CAQ-like", "heuristic": "the heuristic"}
 TRAIN_KEYS = ("steps", "seed")
 # set per job by the sweep, so a spec may not set them
 SWEEP_SET = {"seed": "the sweep's seeds list", "budgets": "fractions x the anchor's latency and the anchor's size"}
@@ -54,9 +54,9 @@ class SweepSpec:
     (labelled by its file name without .toml), labels distinct; seeds : search seeds; methods :
     'caq' and any of hero, hero_hash8, caq_snapped, heuristic, uniformK; fractions : the searches'
     latency fractions in (0, 1] (empty without a searched method) of the anchor's latency on the
-    search frame, the size budget being the anchor's model size; anchor : 'caq' (CAQ-like's cost, the
-    paper's protocol) or 'heuristic' (the fixed hand policy's, the same for every seed); train_steps, train_seed : the
-    fp32 training of each scene; caq : CAQ-like's bit learning; search : every search setting (seed
+    search frame, the size budget being the anchor's model size; anchor : 'caq' (CAQ-like's cost,
+    the paper's protocol) or 'heuristic' (the fixed hand policy's, the same for every seed);
+    train_steps, train_seed : the fp32 training of each scene; caq : CAQ-like's bit learning; search : every search setting (seed
     0, no budgets, accel the first of accels: the sweep sets all three per job).
     """
 
@@ -154,7 +154,7 @@ def parse_spec(data: dict, name: str, scenes_root: str = "scenes", where: str = 
     else:
         fractions = []
     anchor = data.get("anchor", "caq")
-    if anchor not in ANCHORS:
+    if not isinstance(anchor, str) or anchor not in ANCHORS:
         raise ValueError(f"{where}: anchor = {anchor!r}; valid: {', '.join(ANCHORS)}")
     if anchor not in methods:
         raise ValueError(f"{where}: anchor = {anchor!r} is not in methods; add it (the budgets are taken from its cost)")

@@ -82,6 +82,10 @@ class SearchConfig:
         wall pick only widths the accelerator runs without waste (`widths.hardware_widths`: on
         `edge` 2, 4, 8 for the MLP and 2, 4, 8, 16 for hash levels), so no step spends quality on a
         width that costs what the next wider one costs.
+    full_size : price every policy on Instant-NGP's full-size grid (T = 2^19, N_max = 2048;
+        `workload.FULL_SIZE_GRID`): the model's own samples, the big tables' bytes, levels and
+        DRAM traffic. For accelerators sized for the paper-scale tables (`edge_fulltables`); the
+        quality is still the trained model's.
     seed : run seed.
     """
 
@@ -103,6 +107,7 @@ class SearchConfig:
     start: str = "reference"
     frozen_bits: dict = field(default_factory=dict)
     widths: str = "all"
+    full_size: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -123,6 +128,8 @@ class SearchConfig:
             raise ValueError(f"search area_mode = {self.area_mode!r}; valid: fixed, fit")
         if self.widths not in ("all", "hardware"):
             raise ValueError(f"search widths = {self.widths!r}; valid: all, hardware")
+        if not isinstance(self.full_size, bool):
+            raise ValueError(f"search full_size = {self.full_size!r}; valid: true, false")
         if self.start not in ("reference", "random"):
             raise ValueError(f"search start = {self.start!r}; valid: reference, random")
         for name, bits in self.frozen_bits.items():
@@ -230,11 +237,12 @@ class SearchSetup:
     accel: Any
     traces: list = field(default_factory=list)
     floor_cost: dict = field(default_factory=dict)  # every point at its minimum bits (cost frame)
+    full_size: bool = False  # priced on Instant-NGP's full-size grid (SearchConfig.full_size)
 
     def frame_cost(self, bits: dict, point_set: str) -> dict:
         """Event-simulated cost of `bits` on the search's cost frame (validation view 0) for a policy
         of either point set: latency_ms, area_mm2, energy_uj, model_bytes, cost_efficiency."""
-        workloads = [workload_from_trace(t, self.model.config, point_set) for t in self.traces]
+        workloads = [workload_from_trace(t, self.model.config, point_set, self.full_size) for t in self.traces]
         cost = policy_cost(workloads, bits, self.accel, area_mode=self.evaluator.area_mode)
         return {"latency_ms": cost.latency_ms, "area_mm2": cost.area_mm2, "energy_uj": cost.energy_uj,
                 "model_bytes": cost.model_bytes, "cost_efficiency": cost.cost_efficiency}
@@ -258,7 +266,7 @@ def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetu
     val_scene = downscale_views(val_full, config.val_downscale, min(config.val_views, val_full.n_views))
     accel = load_config(config.accel)
     traces = trace_views(model, val_full, (0,))
-    workloads = [workload_from_trace(t, model.config, config.point_set) for t in traces]
+    workloads = [workload_from_trace(t, model.config, config.point_set, config.full_size) for t in traces]
     points = search_points(model.config, config, accel)
     reference = uniform_policy(model.config, config.reference_bits, min(config.reference_bits, 8), config.point_set)
     reference_cost = policy_cost(workloads, reference, accel, area_mode=config.area_mode).to_dict()
@@ -269,7 +277,7 @@ def prepare(checkpoint: str, scene_dir: str, config: SearchConfig) -> SearchSetu
     evaluator = PolicyEvaluator(model, train_scene, val_scene, workloads, accel, config.qat_steps,
                                 config.qat_samples, config.seed, area_mode=config.area_mode)
     return SearchSetup(model, train_scene, val_scene, val_full, test_scene, evaluator, points, reference, budget, accel,
-                       traces, floor_cost)
+                       traces, floor_cost, config.full_size)
 
 
 def final_finetune(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig) -> tuple[Any, FakeQuantHooks]:
@@ -290,7 +298,7 @@ def final_report(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig, 
     test = evaluate(model, setup.test_scene, hooks=hooks, with_ssim=False)
     fp32_test = evaluate(setup.model, setup.test_scene, with_ssim=False)
     traces = trace_views(model, setup.test_scene, (0,), hooks=hooks)
-    workloads = [workload_from_trace(t, model.config, config.point_set) for t in traces]
+    workloads = [workload_from_trace(t, model.config, config.point_set, setup.full_size) for t in traces]
     cost = policy_cost(workloads, policy, setup.accel, area_mode=config.area_mode)
     fit = policy_cost(workloads, policy, setup.accel, area_mode="fit")
     summary = {

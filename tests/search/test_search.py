@@ -336,3 +336,32 @@ def test_check_reachable_with_slack():
         check_reachable(Budget.resolve({"latency_ms": "0.6x"}, reference), floor, reference, "edge",
                         slack={"latency_ms": 0.9})
     check_reachable(Budget.resolve({"latency_ms": "0.7x", "model_bytes": "250"}, reference), floor, reference, "edge")
+
+
+def test_full_size_prices_every_policy_on_the_paper_scale_tables(tiny_checkpoint, tiny_dir):
+    from hero_lite.nerf.config import HashGridConfig
+    from hero_lite.nerf.hashgrid import HashGridLayout
+    from hero_lite.quant.policy import model_signature, uniform_policy
+    from hero_lite.search.hero import final_report, prepare
+    from hero_lite.search.workload import FULL_SIZE_GRID
+
+    with pytest.raises(ValueError, match="search full_size = 1; valid: true, false"):
+        SearchConfig(full_size=1)
+    small = prepare(str(tiny_checkpoint), str(tiny_dir), _tiny_config(budgets={"latency_ms": "1.0x"}))
+    full = prepare(str(tiny_checkpoint), str(tiny_dir), _tiny_config(budgets={"latency_ms": "1.0x"}, full_size=True))
+    grid = small.model.config.grid
+    entries = {}
+    for label, config in (("small", grid), ("full", HashGridConfig(**{**grid.__dict__, **FULL_SIZE_GRID}))):
+        layout = HashGridLayout.from_config(config)
+        entries[label] = int(np.sum(layout.sizes)) * layout.n_feat
+    assert entries["full"] > 4 * entries["small"]
+    bits = uniform_policy(small.model.config, 8, 8, "hero").bits
+    small_cost, full_cost = small.frame_cost(bits, "hero"), full.frame_cost(bits, "hero")
+    # same weights and activations; the tables' bytes are those of the full-size grid at 8 bits
+    assert full_cost["model_bytes"] - small_cost["model_bytes"] == entries["full"] - entries["small"]
+    assert full.evaluator.estimators[0].model_bytes(bits) == full_cost["model_bytes"]
+    assert full.floor_cost["model_bytes"] > small.floor_cost["model_bytes"]
+    policy = QuantPolicy("hero", bits, model_signature(small.model.config))
+    config = _tiny_config(final_qat_steps=1, full_size=True)
+    assert final_report(full, policy, config, None)["model_bytes"] == full_cost["model_bytes"]
+

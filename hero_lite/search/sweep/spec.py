@@ -1,7 +1,7 @@
 """Sweep specs: the scenes, seeds, methods and budgets of a sweep, read from TOML and validated.
 
 A spec (the shipped `headline.toml` is the headline protocol, `variants.toml` the same against the
-hardware-aware baselines on six accelerators, `tiny.toml` a quick check)::
+hardware-aware baselines on five accelerators, `tiny.toml` a quick check)::
 
     scenes = ["primitives", "lattice"]   # names of folders under --scenes-root, or scene folders
     accels = ["edge", "server"]          # accelerator presets or TOML files [edge]

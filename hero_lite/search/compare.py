@@ -230,10 +230,11 @@ def hero_row_name(fraction: float) -> str:
     return searched_row_name("hero", fraction)
 
 
-def matched_budgets(caq_frame: dict, fraction: float) -> dict:
+def matched_budgets(caq_frame: dict, fraction: float, size_fraction: float = 1.0) -> dict:
     """HERO's budgets from CAQ-like's (or another anchor's) cost on the search frame: latency
-    fraction x its latency (ms) and its model size (bytes), as absolute limits."""
-    return {"latency_ms": f"{fraction * caq_frame['latency_ms']:.6f}", "model_bytes": f"{caq_frame['model_bytes']:.0f}"}
+    fraction x its latency (ms) and size_fraction x its model size (bytes), as absolute limits."""
+    return {"latency_ms": f"{fraction * caq_frame['latency_ms']:.6f}",
+            "model_bytes": f"{size_fraction * caq_frame['model_bytes']:.0f}"}
 
 
 def out_of_reach(budgets: dict, floor_cost: dict) -> bool:

@@ -165,6 +165,10 @@ def test_a_spec_runs_every_scene_on_every_accelerator(scenes_root, tmp_path, mon
     ({"caq": {"steps": 0}}, "[caq] bit learning steps = 0; valid: integer >= 1"),
     ({"anchor": "uniform8"}, "anchor = 'uniform8'; valid: caq, heuristic"),
     ({"anchor": "heuristic"}, "anchor = 'heuristic' is not in methods; add it"),
+    ({"size_fraction": 0}, "size_fraction = 0; valid: a number in (0, 1]"),
+    ({"size_fraction": 1.5}, "size_fraction = 1.5; valid: a number in (0, 1]"),
+    ({"size_fraction": True}, "size_fraction = True; valid: a number in (0, 1]"),
+    ({"methods": ["caq"], "fractions": None, "size_fraction": 0.8}, "size_fraction is the searches' size budget"),
 ])
 def test_a_bad_spec_is_one_line_naming_the_key_and_the_valid_values(scenes_root, changes, needle):
     data = {k: v for k, v in spec_data(**changes).items() if v is not None}
@@ -222,6 +226,20 @@ def test_budgets_anchored_on_the_heuristic_make_each_search_follow_the_heuristic
     # the anchor changes the searches' keys only
     base, anchored = _keys(caq_anchor), _keys(spec)
     assert {k for k in base if base[k] != anchored[k]} == {"search/tiny16-edge-s0-f1", "search/tiny16-edge-s0-f0.1"}
+
+
+def test_a_size_fraction_scales_the_searches_size_budget_and_changes_their_keys_only(scenes_root):
+    from hero_lite.search.compare import matched_budgets
+
+    default = parse_spec(spec_data(), "t", str(scenes_root))
+    spec = parse_spec(spec_data(size_fraction=0.75), "t", str(scenes_root))
+    assert (default.size_fraction, spec.size_fraction) == (1.0, 0.75) and spec.to_dict()["size_fraction"] == 0.75
+    base, scaled = _keys(default), _keys(spec)
+    assert {k for k in base if base[k] != scaled[k]} == {"search/tiny16-edge-s0-f1", "search/tiny16-edge-s0-f0.1"}
+    assert parse_spec(spec_data(size_fraction=1.0), "t", str(scenes_root)) == default  # the default, same keys
+    frame = {"latency_ms": 2.0, "model_bytes": 800_000}
+    assert matched_budgets(frame, 0.9) == {"latency_ms": "1.800000", "model_bytes": "800000"}
+    assert matched_budgets(frame, 0.9, 0.75) == {"latency_ms": "1.800000", "model_bytes": "600000"}
 
 
 def _keys(spec, code="code", digests=None) -> dict[str, str]:
@@ -430,8 +448,8 @@ def test_a_finished_sweep_is_reused_and_a_killed_job_runs_again(local_sweep, tmp
 def test_a_search_anchored_on_the_heuristic_takes_its_budgets_from_the_heuristics_cost(local_sweep, scenes_root,
                                                                                      tmp_path):
     _, finished, _, _ = local_sweep
-    spec = parse_spec(spec_data(methods=["caq", "heuristic", "hero"], fractions=[1.0], anchor="heuristic"), "t",
-                      str(scenes_root))
+    spec = parse_spec(spec_data(methods=["caq", "heuristic", "hero"], fractions=[1.0], anchor="heuristic",
+                                size_fraction=0.9), "t", str(scenes_root))
     out_dir = tmp_path / "sweep"
     shutil.copytree(finished, out_dir)
     result = run_sweep(spec, str(out_dir), workers=1)
@@ -442,14 +460,14 @@ def test_a_search_anchored_on_the_heuristic_takes_its_budgets_from_the_heuristic
     # the heuristic's own cost on the search frame: its bits priced the way the searches price theirs
     assert heuristic["search_frame"]["model_bytes"] == heuristic["model_bytes"]
     assert heuristic["search_frame"]["latency_ms"] != rows["caq"]["search_frame"]["latency_ms"]
-    budgets = matched_budgets(heuristic["search_frame"], 1.0)
+    budgets = matched_budgets(heuristic["search_frame"], 1.0, 0.9)
     run_config = json.loads((out_dir / "jobs" / "search" / "tiny16-edge-s0-f1" / "run" / "config.json").read_text())
     assert run_config["search"]["budgets"] == budgets
     hero = rows[hero_row_name(1.0)]
-    assert hero["budget"]["limits"]["model_bytes"] == pytest.approx(heuristic["model_bytes"])
+    assert hero["budget"]["limits"]["model_bytes"] == pytest.approx(0.9 * heuristic["model_bytes"], abs=1)
     if hero["budget_met"]:
-        assert hero["model_bytes"] <= heuristic["model_bytes"]
-    assert "x the heuristic's latency" in (out_dir / "sweep.md").read_text()
+        assert hero["model_bytes"] <= 0.9 * heuristic["model_bytes"]
+    assert "x the heuristic's latency, 0.9 x its model size at most" in (out_dir / "sweep.md").read_text()
 
 
 def _toml(data: dict) -> str:

@@ -8,7 +8,7 @@ Jobs and what each reads (`build_jobs`); RUN is SCENE-ACCEL-sSEED (ACCEL: the ac
   (`compare.baseline_row`), the same final QAT and report, and its cost on the search frame;
 - `search/RUN-fF` (hero) and `search/RUN-hero_hash8-fF` after train and the anchor (caq, or
   baseline/RUN-heuristic with the spec's anchor = "heuristic"): a search in jobs/search/NAME/run
-  with budgets F x the anchor's latency and the anchor's size on the search frame
+  with budgets F x the anchor's latency and size_fraction x its size on the search frame
   (`matched_budgets`); skipped when those lie below the cheapest policy's cost, as in `run_matched`;
 - `report/RUN` after the others of its scene, accelerator and seed: the rows, `pick_match` (hero
   against CAQ-like) and `all_matches`.
@@ -94,6 +94,7 @@ def build_jobs(spec) -> list[Job]:
                 anchor = caq.id if spec.anchor == "caq" else f"baseline/{base}-{spec.anchor}"
                 searches = [Job("search", f"{base}{'' if method == 'hero' else '-' + method}-f{fraction:g}",
                                 {**inputs, "method": method, "fraction": fraction, "anchor": spec.anchor,
+                                 **({"size_fraction": spec.size_fraction} if spec.size_fraction != 1.0 else {}),
                                  "search": {**search, "seed": seed}},
                                 (train.id, anchor), scene_dir)
                             for method in spec.searched for fraction in spec.fractions]
@@ -275,7 +276,7 @@ def _run_search(payload: dict, deps: dict) -> dict:
     fraction = payload["config"]["fraction"]
     method = payload["config"].get("method", "hero")
     [anchor] = [r for dep, r in deps.items() if not dep.startswith("train/")]
-    budgets = matched_budgets(anchor["row"]["search_frame"], fraction)
+    budgets = matched_budgets(anchor["row"]["search_frame"], fraction, payload["config"].get("size_fraction", 1.0))
     skipped = {"method": method, "fraction": fraction, "skipped": True, "budgets": budgets,
                "floor_cost": anchor["floor_cost"]}
     if out_of_reach(budgets, anchor["floor_cost"]):

@@ -323,6 +323,10 @@ def _ratios(values: dict | None, get=lambda v, k: v[k]) -> str:
     return " | ".join(f"{get(values, k):+.2f}" if k == "psnr_delta_db" else f"{get(values, k):.2f}" for k in RATIOS)
 
 
+def _size_limit(size_fraction: float) -> str:
+    return "its model size at most" if size_fraction == 1.0 else f"{size_fraction:g} x its model size at most"
+
+
 def sweep_markdown(sweep: dict) -> str:
     """sweep.md: per scene and accelerator, one line per seed (HERO's match against CAQ-like and its
     ratios) and the mean; each method's mean row; the mean ratios of every searched method against
@@ -331,7 +335,7 @@ def sweep_markdown(sweep: dict) -> str:
     lines = [f"# Sweep `{spec['name']}`: HERO against CAQ-like at matched quality", "",
              (f"Seeds {', '.join(map(str, spec['seeds']))}; methods {', '.join(spec['methods'])}; the searches' "
               f"latency budgets {', '.join(f'{f:g}' for f in spec['fractions']) or '-'} x "
-              f"{ANCHORS[spec.get('anchor', 'caq')]}'s latency, its model size at most; "
+              f"{ANCHORS[spec.get('anchor', 'caq')]}'s latency, {_size_limit(spec.get('size_fraction', 1.0))}; "
               f"{spec['search']['episodes']} episodes; accelerators {', '.join(f'`{a}`' for a in spec['accels'])}. "
               f"A match is the fastest searched policy that met its budget within {sweep['match_db']:g} dB of the "
               "anchor's test PSNR; ratios > 1 favour the searched policy; cost efficiency first with fit area (the "

@@ -9,6 +9,7 @@ hardware-aware baselines on five accelerators, `tiny.toml` a quick check)::
     methods = ["caq", "hero"]            # caq (always: the match's anchor), hero, hero_hash8,
                                          # caq_snapped, heuristic, uniformK (K = 2..8)
     fractions = [0.9, 0.85, 0.76]        # the searches' latency budgets, as fractions of the anchor's latency
+    size_fraction = 1.0                  # the searches' size budget, as a fraction of the anchor's model size
     anchor = "caq"                       # whose cost the budgets are fractions of: caq (CAQ-like, the
                                          # paper's protocol) or heuristic (a fixed policy, needs it in methods)
     [train]                              # one fp32 checkpoint per scene
@@ -36,12 +37,13 @@ from hero_lite.search.compare import DEFAULT_FRACTIONS, FIXED_BASELINES, MATCHED
 from hero_lite.search.hero import SearchConfig
 
 SPECS_DIR = Path(__file__).resolve().parents[1] / "specs"
-SPEC_KEYS = ("scenes", "seeds", "methods", "fractions", "anchor", "accels", "train", "caq", "search")
+SPEC_KEYS = ("scenes", "seeds", "methods", "fractions", "size_fraction", "anchor", "accels", "train", "caq", "search")
 # the rows whose cost on the search frame the budgets may be taken from -> their name in prose
 ANCHORS = {"caq": "CAQ-like", "heuristic": "the heuristic"}
 TRAIN_KEYS = ("steps", "seed")
 # set per job by the sweep, so a spec may not set them
-SWEEP_SET = {"seed": "the sweep's seeds list", "budgets": "fractions x the anchor's latency and the anchor's size"}
+SWEEP_SET = {"seed": "the sweep's seeds list",
+             "budgets": "fractions x the anchor's latency and size_fraction x the anchor's size"}
 _UNIFORM = re.compile(r"^uniform([2-8])$")
 
 
@@ -54,7 +56,8 @@ class SweepSpec:
     (labelled by its file name without .toml), labels distinct; seeds : search seeds; methods :
     'caq' and any of hero, hero_hash8, caq_snapped, heuristic, uniformK; fractions : the searches'
     latency fractions in (0, 1] (empty without a searched method) of the anchor's latency on the
-    search frame, the size budget being the anchor's model size; anchor : 'caq' (CAQ-like's cost,
+    search frame; size_fraction : the searches' size budget as a fraction in (0, 1] of the anchor's
+    model size on the search frame (1: the anchor's size); anchor : 'caq' (CAQ-like's cost,
     the paper's protocol) or 'heuristic' (the fixed hand policy's, the same for every seed);
     train_steps, train_seed : the fp32 training of each scene; caq : CAQ-like's bit learning; search : every search setting (seed
     0, no budgets, accel the first of accels: the sweep sets all three per job).
@@ -71,11 +74,12 @@ class SweepSpec:
     caq: BitLearningConfig
     search: SearchConfig
     anchor: str = "caq"
+    size_fraction: float = 1.0
 
     def to_dict(self) -> dict:
         return {"name": self.name, "scenes": {label: os.path.abspath(path) for label, path in self.scenes},
                 "accels": dict(self.accels), "seeds": list(self.seeds), "methods": list(self.methods), "fractions": list(self.fractions),
-                "anchor": self.anchor,
+                "size_fraction": self.size_fraction, "anchor": self.anchor,
                 "train": {"steps": self.train_steps, "seed": self.train_seed},
                 "caq": dataclasses.asdict(self.caq), "search": self.search.to_dict()}
 
@@ -153,6 +157,12 @@ def parse_spec(data: dict, name: str, scenes_root: str = "scenes", where: str = 
                          "leave fractions out")
     else:
         fractions = []
+    size_fraction = data.get("size_fraction", 1.0)
+    if not isinstance(size_fraction, (int, float)) or isinstance(size_fraction, bool) or not 0 < size_fraction <= 1:
+        raise ValueError(f"{where}: size_fraction = {size_fraction!r}; valid: a number in (0, 1]")
+    if "size_fraction" in data and not any(m in SEARCHED for m in methods):
+        raise ValueError(f"{where}: size_fraction is the searches' size budget; add 'hero' (or 'hero_hash8') to "
+                         "methods or leave it out")
     anchor = data.get("anchor", "caq")
     if not isinstance(anchor, str) or anchor not in ANCHORS:
         raise ValueError(f"{where}: anchor = {anchor!r}; valid: {', '.join(ANCHORS)}")
@@ -184,7 +194,7 @@ def parse_spec(data: dict, name: str, scenes_root: str = "scenes", where: str = 
         accels = _accels([search.accel], where, key="search.accel")
     search = dataclasses.replace(search, accel=accels[0][1])
     return SweepSpec(name, scenes, accels, tuple(seeds), tuple(methods), tuple(float(f) for f in fractions),
-                     train["steps"], train.get("seed", 0), caq, search, anchor)
+                     train["steps"], train.get("seed", 0), caq, search, anchor, float(size_fraction))
 
 
 def _accels(value, where: str, key: str = "accels") -> tuple[tuple[str, str], ...]:

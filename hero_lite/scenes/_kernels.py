@@ -365,10 +365,10 @@ def shade_ray(
 
 @njit(cache=True, parallel=True)
 def render_view(
-    c2w, focal, height, width, kinds, params, texture_kinds, texture_colours, texture_freqs, speculars, light, ambient,
-    out,
+    c2w, focal, height, width, samples, kinds, params, texture_kinds, texture_colours, texture_freqs, speculars, light,
+    ambient, out,
 ):
-    """Render one camera with 2x2 supersampling into ``out``.
+    """Render one camera with ``samples`` x ``samples`` rays per pixel into ``out``.
 
     Parameters
     ----------
@@ -377,6 +377,8 @@ def render_view(
     focal : float
         Pixels.
     height, width : int
+    samples : int
+        Rays per pixel side; the scenes are made with 2 (2x2 supersampling).
     kinds : (n_prims,) int64
     params : (n_prims, 8) float64
     texture_kinds : (n_prims,) int64
@@ -388,9 +390,10 @@ def render_view(
         Unit direction towards the light.
     ambient : float
     out : (height, width, 4) float64
-        Written: straight-alpha RGBA. Sub-samples sit at pixel offsets 0.25 and 0.75; alpha is the
-        fraction of sub-samples that hit, colour the mean over the hits (the premultiplied mean
-        divided by alpha), 0 where nothing was hit.
+        Written: straight-alpha RGBA. Sub-samples sit at pixel offsets (k + 0.5) / samples (0.25
+        and 0.75 for 2; the pixel centre for 1); alpha is the fraction of sub-samples that hit,
+        colour the mean over the hits (the premultiplied mean divided by alpha), 0 where nothing
+        was hit.
     """
     for j in prange(height):
         for i in range(width):
@@ -398,10 +401,10 @@ def render_view(
             sum_g = 0.0
             sum_b = 0.0
             n_hits = 0
-            for sub_row in range(2):
-                for sub_col in range(2):
-                    cam_x = (i + 0.25 + 0.5 * sub_col - 0.5 * width) / focal
-                    cam_y = -(j + 0.25 + 0.5 * sub_row - 0.5 * height) / focal
+            for sub_row in range(samples):
+                for sub_col in range(samples):
+                    cam_x = (i + (sub_col + 0.5) / samples - 0.5 * width) / focal
+                    cam_y = -(j + (sub_row + 0.5) / samples - 0.5 * height) / focal
                     dx = c2w[0, 0] * cam_x + c2w[0, 1] * cam_y - c2w[0, 2]
                     dy = c2w[1, 0] * cam_x + c2w[1, 1] * cam_y - c2w[1, 2]
                     dz = c2w[2, 0] * cam_x + c2w[2, 1] * cam_y - c2w[2, 2]
@@ -423,4 +426,4 @@ def render_view(
                 out[j, i, 0] = 0.0
                 out[j, i, 1] = 0.0
                 out[j, i, 2] = 0.0
-            out[j, i, 3] = n_hits / 4.0
+            out[j, i, 3] = n_hits / (samples * samples)

@@ -264,11 +264,11 @@ def _pack(spec: _SceneSpec) -> _PackedScene:
     )
 
 
-def _render_rgba(packed: _PackedScene, pose: np.ndarray, focal: float, res: int) -> np.ndarray:
-    """Straight-alpha RGBA (res, res, 4) float64 of one camera (2x2 supersampled)."""
+def _render_rgba(packed: _PackedScene, pose: np.ndarray, focal: float, res: int, samples: int = 2) -> np.ndarray:
+    """Straight-alpha RGBA (res, res, 4) float64 of one camera, samples x samples rays per pixel."""
     out = np.empty((res, res, 4), dtype=np.float64)
     _kernels.render_view(
-        np.ascontiguousarray(pose, dtype=np.float64), float(focal), int(res), int(res),
+        np.ascontiguousarray(pose, dtype=np.float64), float(focal), int(res), int(res), int(samples),
         packed.kinds, packed.params, packed.texture_kinds, packed.texture_colours, packed.texture_freqs,
         packed.speculars, packed.light, packed.ambient, out,
     )

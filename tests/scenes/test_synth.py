@@ -114,29 +114,33 @@ def test_straight_alpha_matches_premultiplied_subsample_average(small_tiny):
             np.testing.assert_allclose(stored, premultiplied, atol=1.5 / 255, err_msg=f"pixel ({i}, {j})")
 
 
-def test_kernel_camera_matches_pixel_rays():
-    # The render kernel's sub-sample rays are pixel_rays at continuous coordinates i + 0.25 etc.:
-    # a one-sphere scene rendered at 8x8 must cover exactly the pixels whose sub-sample rays hit.
+@pytest.mark.parametrize("samples", [1, 2, 3])
+def test_kernel_camera_matches_pixel_rays(samples):
+    # The render kernel's sub-sample rays are pixel_rays at continuous coordinates i + (k + 0.5) / samples
+    # (i + 0.25 and i + 0.75 for the scenes' 2x2): a one-sphere scene rendered at 8x8 must cover
+    # exactly the pixels whose sub-sample rays hit.
     pose = look_at((0.5, -3.0, 2.0))
     focal, res = 9.0, 8
     params = np.zeros((1, 8))
     params[0, :4] = (0.3, 0.2, 0.1, 0.9)
     out = np.empty((res, res, 4))
     _kernels.render_view(
-        pose, focal, res, res, np.array([_kernels.SPHERE]), params, np.array([_kernels.SOLID]),
+        pose, focal, res, res, samples, np.array([_kernels.SPHERE]), params, np.array([_kernels.SOLID]),
         np.ones((1, 2, 3)), np.zeros((1, 3)), np.array([[0.0, 1.0]]), np.array([0.0, 0.0, 1.0]), 0.5, out,
     )
     rows, cols = np.meshgrid(np.arange(res), np.arange(res), indexing="ij")
     coverage = np.zeros((res, res))
-    for sub_v in (0.25, 0.75):
-        for sub_u in (0.25, 0.75):
+    offsets = (np.arange(samples) + 0.5) / samples
+    for sub_v in offsets:
+        for sub_u in offsets:
             o, d = pixel_rays(pose[None], focal, res, res, np.zeros(res * res, dtype=np.int64),
                               rows.ravel() + sub_v, cols.ravel() + sub_u)
             oc = o.astype(np.float64) - params[0, :3]
             half_b = np.sum(oc * d, axis=1)
             hits = half_b**2 - (np.sum(oc * oc, axis=1) - 0.81) > 0
-            coverage += hits.reshape(res, res) / 4
-    np.testing.assert_array_equal(out[..., 3], coverage)
+            coverage += hits.reshape(res, res)
+    np.testing.assert_allclose(out[..., 3], coverage / samples**2, rtol=0, atol=1e-15)
+    assert 0 < coverage.sum() < res * res * samples**2  # the sphere covers some rays, not all
 
 
 def test_blinn_phong_hand_values():

@@ -5,7 +5,9 @@ Two point sets:
   coarse to fine), then the MLP in data-flow order, weights and activations interleaved:
   act.encoding, w.density0, act.density_hidden, w.density1, act.density_out, act.sh, w.color0,
   act.color_hidden0, w.color1, act.color_hidden1, w.color2, act.color_out. Hash levels take 2-16
-  bits, MLP weights and activations 2-8; 32 means unquantized.
+  bits, MLP weights 2-8; a search picks activations from 2-8 as well (HAQ's action range), and a
+  policy may hold activations up to 16 bits, the operand width of PEs that run wider activations at
+  no cost (a search over the hardware's widths picks it there, `search.widths`); 32 means unquantized.
 - `caq` mirrors CAQ's 15 quantizers in CAQ's order (CAQ code `manual_bit`,
   `calBitOps_CAQ`): one bit-width for the whole hash table (`hash.all`), plus the density after exp
   (`act.sigma`) and the colour after the sigmoid (`act.rgb`); bits 2-16 or 32.
@@ -81,7 +83,10 @@ class QuantPoint:
                 "dense": self.dense, "default_bits": self.default_bits, "widths": list(self.widths)}
 
 
-def _mlp_points(config: ModelConfig, max_bits: int, with_caq_extras: bool) -> dict[str, QuantPoint]:
+def _mlp_points(config: ModelConfig, max_bits: int, with_caq_extras: bool, activation_max_bits: int | None = None,
+                activation_widths: tuple[int, ...] = ()) -> dict[str, QuantPoint]:
+    """The MLP's weight points (2..max_bits) and activation points (2..activation_max_bits, default
+    max_bits; a search picks from `activation_widths`, empty: the whole range)."""
     h, g = config.hidden_width, config.geo_feat
     enc, cin = config.encoding_width, config.color_in_width
     shapes = {"w.density0": (enc, h), "w.density1": (h, g), "w.color0": (cin, h), "w.color1": (h, h), "w.color2": (h, 3)}
@@ -101,8 +106,8 @@ def _mlp_points(config: ModelConfig, max_bits: int, with_caq_extras: bool) -> di
         acts["act.sigma"] = ("unsigned", 1)
         acts["act.rgb"] = ("asymmetric", 3)
     for name, (scheme, width) in acts.items():
-        points[name] = QuantPoint(name, "activation", scheme, (width,), 0, width, 2, max_bits,
-                                  default_bits=FLOAT_BITS if name == "act.sigma" else 8)
+        points[name] = QuantPoint(name, "activation", scheme, (width,), 0, width, 2, activation_max_bits or max_bits,
+                                  default_bits=FLOAT_BITS if name == "act.sigma" else 8, widths=activation_widths)
     return points
 
 
@@ -125,7 +130,8 @@ def quant_points(config: ModelConfig, point_set: str = "hero") -> list[QuantPoin
                        resolution=int(layout.resolutions[level]), dense=not bool(layout.hashed[level]))
             for level in range(layout.n_levels)
         ]
-        mlp = _mlp_points(config, 8, with_caq_extras=False)
+        mlp = _mlp_points(config, 8, with_caq_extras=False, activation_max_bits=16,
+                          activation_widths=tuple(range(2, 9)))
         order = ["act.encoding", "w.density0", "act.density_hidden", "w.density1", "act.density_out", "act.sh",
                  "w.color0", "act.color_hidden0", "w.color1", "act.color_hidden1", "w.color2", "act.color_out"]
         return points + [mlp[name] for name in order]

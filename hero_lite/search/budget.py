@@ -193,7 +193,7 @@ def enforce_budget(bits: dict[str, int], points: list[QuantPoint], estimate: Cal
             step = _useful_step(point, bits, cost, over, estimate)
             if step is not None:
                 lower, trial_cost = step
-                decrements += (point.max_bits if current == FLOAT_BITS else current) - lower + (current == FLOAT_BITS)
+                decrements += (max(point.choices()) if current == FLOAT_BITS else current) - lower + (current == FLOAT_BITS)
                 bits, cost = dict(bits, **{point.name: lower}), trial_cost
                 progress = True
             over = budget.violations(cost)
@@ -212,7 +212,7 @@ def enforce_budget(bits: dict[str, int], points: list[QuantPoint], estimate: Cal
                 trial_cost = estimate(trial)
                 if all(trial_cost[m] <= cost[m] * (1 + 1e-9) for m in over):
                     current = bits[point.name]
-                    decrements += (point.max_bits if current == FLOAT_BITS else current) - steps[0] + (current == FLOAT_BITS)
+                    decrements += (max(point.choices()) if current == FLOAT_BITS else current) - steps[0] + (current == FLOAT_BITS)
                     bits, cost = trial, trial_cost
                     changed = True
             if not changed:

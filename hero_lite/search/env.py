@@ -164,7 +164,7 @@ class QuantEnv:
     def _hardware_context(self, t: int) -> tuple[float, float, float]:
         point = self.points[t]
         current = dict(self.reference_bits, **self.bits)
-        hi = dict(current, **{point.name: point.max_bits})
+        hi = dict(current, **{point.name: max(point.choices())})
         lo = dict(current, **{point.name: point.min_bits})
         est = self.evaluator.estimators[0]
         base_latency = max(est.latency_ms(current), 1e-12)

@@ -52,16 +52,30 @@ def _hash_cost(bits: int, n_feat: int, accel) -> tuple:
     return int(epw[0]), int(wpe[0]), int(epl[0])
 
 
+def _search_top(point: QuantPoint, accel) -> int:
+    """The widest width a search over hardware widths offers `point`: the top of its choices; for an
+    activation, the widest width up to max_bits that the PEs run at that top's cost (`snap_mlp_bits`:
+    16 on PEs with a 16-bit activation operand, 8 on BitFusion's), since a narrower activation there
+    loses precision and buys nothing."""
+    top = max(point.choices())
+    if point.kind == "activation" and top != FLOAT_BITS:
+        top = min(max(top, snap_mlp_bits(top, "activation", accel.mlp_engine)), point.max_bits)
+    return top
+
+
 def hardware_widths(point: QuantPoint, accel) -> tuple[int, ...]:
-    """The widths of `point`'s range that `accel` (an AccelConfig) runs without waste, ascending: w
-    such that w is the point's max_bits or w + 1 costs more (`_operand_cost` for MLP weights and
-    activations, `_hash_cost` for hash levels). E.g. on `edge` (BitFusion 2-8 bits, xor memory, F = 2):
-    MLP 2..8 -> (2, 4, 8); hash 2..16 -> (2, 4, 8, 16)."""
+    """The widths from `point`'s min_bits to its search top (`_search_top`) that `accel` (an
+    AccelConfig) runs without waste, ascending: w such that w is the top or w + 1 costs more
+    (`_operand_cost` for MLP weights and activations, `_hash_cost` for hash levels). E.g. on `edge`
+    (BitFusion 2-8 bits, xor memory, F = 2): MLP 2..8 -> (2, 4, 8); hash 2..16 -> (2, 4, 8, 16); on
+    `edge_bitserial` (16-bit activation operand, 1-bit weight steps): activations -> (16,), weights
+    2..8 -> (2, 3, ..., 8)."""
     if point.kind == "hash_level":
         cost = lambda b: _hash_cost(b, point.shape[1], accel)  # noqa: E731
     else:
         cost = lambda b: _operand_cost(b, point.kind, accel.mlp_engine)  # noqa: E731
-    return tuple(w for w in range(point.min_bits, point.max_bits + 1) if w == point.max_bits or cost(w + 1) != cost(w))
+    top = _search_top(point, accel)
+    return tuple(w for w in range(point.min_bits, top + 1) if w == top or cost(w + 1) != cost(w))
 
 
 def with_hardware_widths(points: list[QuantPoint], accel) -> list[QuantPoint]:

@@ -26,7 +26,10 @@ def test_hero_points_order_and_counts():
     assert sum(p.per_sample for p in pts if p.kind == "weight") == 9408
     assert (by["hash.l03"].min_bits, by["hash.l03"].max_bits) == (2, 16)
     assert (by["w.color1"].min_bits, by["w.color1"].max_bits) == (2, 8)
-    assert (by["act.sh"].min_bits, by["act.sh"].max_bits) == (2, 8)
+    # activations: a policy may hold up to 16 bits, a search picks from HAQ's 2-8
+    assert (by["act.sh"].min_bits, by["act.sh"].max_bits) == (2, 16)
+    assert by["act.sh"].choices() == tuple(range(2, 9))
+    assert by["w.color1"].choices() == tuple(range(2, 9))
     assert by["act.density_hidden"].scheme == "unsigned" and by["w.color0"].scheme == "symmetric"
 
 

@@ -50,7 +50,7 @@ def test_a_width_left_out_prices_like_the_next_width_kept(accel_name, workload):
     for name in ("hash.l12", "w.color1", "act.density_hidden"):
         point = next(p for p in POINTS if p.name == name)
         kept = hardware_widths(point, accel)
-        for bits in range(point.min_bits, point.max_bits + 1):
+        for bits in range(point.min_bits, kept[-1] + 1):
             wider = min(w for w in kept if w >= bits)
             frame = _frame(dict(base, **{name: bits}), accel, workload)
             assert frame == _frame(dict(base, **{name: wider}), accel, workload), (name, bits, wider)
@@ -89,7 +89,7 @@ def test_each_width_gets_an_equal_action_bin():
 
 def test_the_wall_lowers_only_to_hardware_widths():
     points = with_hardware_widths(POINTS, EDGE)
-    bits = {p.name: p.max_bits for p in points}
+    bits = {p.name: max(p.choices()) for p in points}
 
     def model_bytes(b):
         # every bit of every stored element counts (the size budget's model)
@@ -99,7 +99,25 @@ def test_the_wall_lowers_only_to_hardware_widths():
     result = enforce_budget(bits, points, model_bytes, budget)
     assert result.met
     assert all(result.bits[p.name] in p.choices() for p in points)
-    assert any(result.bits[p.name] < p.max_bits for p in points)
+    assert any(result.bits[p.name] < max(p.choices()) for p in points)
+
+
+def test_activations_take_the_widest_width_the_pes_run_at_no_cost(workload):
+    # bit-serial PEs take activations of up to pmax = 16 bits in one pass: a narrower activation
+    # loses precision for nothing, so a search over hardware widths runs them at 16 (a policy may
+    # hold 16-bit activations, a search over all widths still picks from 2-8)
+    bitserial = load_config("edge_bitserial")
+    points = {p.name: p for p in with_hardware_widths(POINTS, bitserial)}
+    assert bitserial.mlp_engine.pmax == 16
+    assert all(p.choices() == (16,) for p in points.values() if p.kind == "activation")
+    assert points["w.color1"].choices() == tuple(range(2, 9))
+    base = uniform_policy(CONFIG, 8, 8, "hero").bits
+    wide = dict(base, **{name: 16 for name, p in points.items() if p.kind == "activation"})
+    assert _frame(wide, bitserial, workload) == _frame(base, bitserial, workload)
+    # BitFusion PEs run 16-bit activations in two passes: edge keeps 8 as the top
+    edge_points = with_hardware_widths(POINTS, EDGE)
+    assert all(p.choices() == (2, 4, 8) for p in edge_points if p.kind == "activation")
+    assert _frame(wide, EDGE, workload)[0] > _frame(base, EDGE, workload)[0]
 
 
 def test_search_config_widths():
@@ -107,7 +125,7 @@ def test_search_config_widths():
     with pytest.raises(ValueError, match="search widths = 'pow2'; valid: all, hardware"):
         SearchConfig(widths="pow2")
     all_points = search_points(CONFIG, SearchConfig(), EDGE)
-    assert all(p.widths == () for p in all_points)
+    assert all(p.choices() == tuple(range(2, 17 if p.kind == "hash_level" else 9)) for p in all_points)
     hardware = search_points(CONFIG, SearchConfig(widths="hardware", frozen_bits={"hash_level": 8}), EDGE)
     assert all(p.choices() == (8,) for p in hardware if p.kind == "hash_level")
     assert all(p.choices() == (2, 4, 8) for p in hardware if p.kind != "hash_level")

@@ -11,7 +11,7 @@ Imports `quant`, `nerf`, `scenes`, `accel` and `rl`; only the command line impor
 """
 
 from hero_lite.search.budget import Budget, enforce_budget, parse_limit
-from hero_lite.search.baselines import caq_snapped_policy, heuristic_policy, snap_to_hardware
+from hero_lite.search.baselines import caq_snapped_policy, heuristic_policy, heuristic_snapped_policy, snap_to_hardware
 from hero_lite.search.compare import (all_matches, baseline_row, parse_fractions, parse_methods, pick_match,
                                       run_compare, run_matched)
 from hero_lite.search.cost import PolicyCost, policy_cost
@@ -42,6 +42,7 @@ __all__ = [
     "hardware_widths",
     "hero_search",
     "heuristic_policy",
+    "heuristic_snapped_policy",
     "main_job",
     "parse_fractions",
     "parse_limit",

@@ -6,7 +6,9 @@
   the mean-bit penalty, MGL or MDL; CAQ paper, ECCV 2024).
 - `caq_snapped`: CAQ-like's learned bits snapped to widths the accelerator runs without waste
   (`snap_to_hardware`): what a hardware-aware engineer would do with CAQ's policy by hand.
-- `heuristic`: a three-rule hand policy on HERO's point set (`heuristic_policy`).
+- `heuristic`: a three-rule hand policy on HERO's point set (`heuristic_policy`), its MLP widths
+  snapped to the accelerator like caq_snapped's (`heuristic_snapped_policy`: on PEs with a 16-bit
+  activation operand its activations run at 16; on BitFusion PEs nothing changes).
 - `haq`: the same DDPG and episode loop as HERO, but the budget and the observation use HAQ's
   hardware-agnostic proxies (HAQ, CVPR 2019, when no hardware model is at hand): BitOps per sample in
   the latency slot of the budget and the exact model size; no simulator feedback in the observation.
@@ -181,6 +183,15 @@ def snap_to_hardware(bits: dict[str, int], points: list[QuantPoint], accel) -> d
         new = b if p.kind == "hash_level" else snap_mlp_bits(b, p.kind, accel.mlp_engine)
         snapped[p.name] = new if new == FLOAT_BITS else min(max(new, p.min_bits), p.max_bits)
     return snapped
+
+
+def heuristic_snapped_policy(setup: SearchSetup) -> QuantPolicy:
+    """`heuristic_policy` snapped to the search's accelerator (`snap_to_hardware`): the same rules,
+    each MLP width raised to the widest width the PEs run at its cost (edge: unchanged;
+    edge_bitserial: activations 8 -> 16)."""
+    config = setup.model.config
+    rules = heuristic_policy(config)
+    return QuantPolicy("hero", snap_to_hardware(rules.bits, quant_points(config, "hero"), setup.accel), dict(rules.model))
 
 
 def caq_snapped_policy(setup: SearchSetup, caq: QuantPolicy) -> QuantPolicy:

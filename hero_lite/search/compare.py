@@ -31,7 +31,7 @@ from hero_lite.quant.points import quant_points
 from hero_lite.quant.policy import QuantPolicy, model_signature
 from hero_lite.runfolder import write_json_atomically, write_text_atomically
 from hero_lite.search.baselines import (bitops_per_sample, caq_policy, caq_snapped_policy, fixed_policy,
-                                        haq_environment, heuristic_policy, random_search)
+                                        haq_environment, heuristic_snapped_policy, random_search)
 from hero_lite.search.env import QuantEnv, freeze_points, policy_factory_for
 from hero_lite.search.hero import (SearchConfig, SearchSetup, final_candidates, final_report, hero_search, make_agent,
                                    pick_final, prepare)
@@ -116,12 +116,12 @@ def search_config_for(config: SearchConfig, method: str) -> SearchConfig:
 
 
 def baseline_policy(setup: SearchSetup, method: str, caq_bits: dict[str, int] | None = None) -> QuantPolicy:
-    """The fixed policy of a baseline: fp32, uniformK[-ptq] (HERO's set), heuristic
-    (`heuristic_policy`) or caq_snapped (`caq_bits`, CAQ-like's learned bits, snapped to the
-    search's accelerator by `caq_snapped_policy`)."""
+    """The fixed policy of a baseline: fp32, uniformK[-ptq] (HERO's set), heuristic (the three rules
+    at the accelerator's widths, `heuristic_snapped_policy`) or caq_snapped (`caq_bits`, CAQ-like's
+    learned bits, snapped to the search's accelerator by `caq_snapped_policy`)."""
     config = setup.model.config
     if method == "heuristic":
-        return heuristic_policy(config)
+        return heuristic_snapped_policy(setup)
     if method == "caq_snapped":
         if caq_bits is None:
             raise ValueError("caq_snapped needs CAQ-like's learned bits; run caq first")

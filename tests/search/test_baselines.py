@@ -4,6 +4,7 @@ exact bits, and a tiny HERO search whose hash levels stay frozen at 8 bits in ev
 
 import dataclasses
 import json
+import types
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hero_lite.accel.config import MLPEngineConfig
 from hero_lite.nerf.config import ModelConfig
 from hero_lite.quant.points import quant_points
 from hero_lite.quant.policy import QuantPolicy, uniform_policy
-from hero_lite.search.baselines import heuristic_policy, snap_to_hardware
+from hero_lite.search.baselines import heuristic_policy, heuristic_snapped_policy, snap_to_hardware
 from hero_lite.search.widths import snap_mlp_bits
 from hero_lite.search.env import action_to_bits, freeze_points
 from hero_lite.search.hero import SearchConfig, hero_search
@@ -72,6 +73,21 @@ def test_the_hand_policy_has_the_three_rules_bits():
                                 "w.color0", "act.color_hidden0", "act.color_hidden1", "act.color_out")}
     assert policy.bits == {**hash_bits, **mlp, "w.density1": 4, "w.color1": 4, "w.color2": 4}
     QuantPolicy.from_dict(policy.to_dict(), ModelConfig())
+
+
+def test_the_hand_policy_runs_at_the_accelerators_widths():
+    # the sweep's heuristic: the same rules, each MLP width raised to what the PEs run at its cost
+    config = ModelConfig()
+    rules = heuristic_policy(config).bits
+
+    def snapped(accel_name):
+        setup = types.SimpleNamespace(model=types.SimpleNamespace(config=config), accel=load_config(accel_name))
+        return heuristic_snapped_policy(setup)
+
+    assert snapped("edge").bits == rules  # BitFusion runs 4 and 8 bits without waste
+    bitserial = snapped("edge_bitserial")
+    assert bitserial.bits == {name: 16 if name.startswith("act.") else b for name, b in rules.items()}
+    QuantPolicy.from_dict(bitserial.to_dict(), config)  # 16-bit activations are a valid HERO policy
 
 
 def test_frozen_points_keep_their_bits_and_a_bad_key_is_one_line():

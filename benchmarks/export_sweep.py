@@ -6,7 +6,8 @@
 
 Reads DIR/sweep.json, DIR/jobs.log and every job's result.json. Writes one JSON object with:
 - commit, command (as given), machine (cores, CPU, Python, numpy, numba of the machine running this
-  script: run it where the sweep ran), spec (name, seeds, methods, fractions, episodes, accelerators);
+  script: run it where the sweep ran), spec (name, seeds, methods, fractions, episodes, accelerators,
+  the budgets' anchor, size fraction and search widths);
 - scenes: one entry per scene (per scene and accelerator, `SCENE on ACCEL`, when the spec has more
   than one accelerator), each with `summary` (HERO's match against CAQ-like: seeds, matched_seeds,
   mean/min/max of latency_ratio, cost_efficiency_ratio_fit, cost_efficiency_ratio_fixed,
@@ -126,7 +127,9 @@ def export(sweep_dir: str, commit: str, command: str, workers: int) -> dict:
                 "train": {k: train.get(k) for k in ("steps", "train_seconds", "val_psnr", "test_psnr")}}
     return {"benchmark": "sweep", "commit": commit, "command": command, "machine": machine(workers),
             "spec": {"name": spec["name"], "scenes": sorted(spec["scenes"]), "accels": accels,
-                     "seeds": spec["seeds"], "methods": spec["methods"], "train": spec["train"]},
+                     "seeds": spec["seeds"], "methods": spec["methods"], "train": spec["train"],
+                     "anchor": spec.get("anchor", "caq"), "size_fraction": spec.get("size_fraction", 1.0),
+                     "widths": spec["search"].get("widths", "all")},
             "episodes": spec["search"]["episodes"], "fractions": spec["fractions"], "match_db": sweep["match_db"],
             "jobs": {"count": sweep["jobs"], "seconds_by_kind": job_stats(sweep_dir),
                      "runs": runs_of(read_log(os.path.join(sweep_dir, "jobs.log")), workers)},

@@ -140,7 +140,11 @@ def table(data: dict, source: str) -> str:
         details.append(f"{data['episodes']} episodes")
     fractions = data.get("fractions")
     if isinstance(fractions, list) and fractions:
-        details.append("latency budgets " + ", ".join(f"{f:g}x" for f in fractions) + " of CAQ-like's")
+        spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+        anchor = "the three-rule heuristic's" if spec.get("anchor") == "heuristic" else "CAQ-like's"
+        details.append("latency budgets " + ", ".join(f"{f:g}x" for f in fractions) + f" of {anchor}")
+        if spec.get("widths") == "hardware":
+            details.append("search over the widths the accelerator runs without waste")
     details.append("mean (range) over the matched seeds")
     lines.append("")
     lines.append(f"Source: `{source}` ({'; '.join(details)}), made by {command} at commit {_commit(data)} "

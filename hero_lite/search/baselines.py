@@ -185,19 +185,21 @@ def snap_to_hardware(bits: dict[str, int], points: list[QuantPoint], accel) -> d
     return snapped
 
 
+def snapped_policy(setup: SearchSetup, policy: QuantPolicy) -> QuantPolicy:
+    """`policy` (either point set) snapped to the search's accelerator (`snap_to_hardware`)."""
+    points = quant_points(setup.model.config, policy.point_set)
+    return QuantPolicy(policy.point_set, snap_to_hardware(policy.bits, points, setup.accel), dict(policy.model))
+
+
 def heuristic_snapped_policy(setup: SearchSetup) -> QuantPolicy:
-    """`heuristic_policy` snapped to the search's accelerator (`snap_to_hardware`): the same rules,
-    each MLP width raised to the widest width the PEs run at its cost (edge: unchanged;
-    edge_bitserial: activations 8 -> 16)."""
-    config = setup.model.config
-    rules = heuristic_policy(config)
-    return QuantPolicy("hero", snap_to_hardware(rules.bits, quant_points(config, "hero"), setup.accel), dict(rules.model))
+    """`heuristic_policy` snapped to the search's accelerator: the same rules, each MLP width raised
+    to the widest width the PEs run at its cost (edge: unchanged; edge_bitserial: activations 8 -> 16)."""
+    return snapped_policy(setup, heuristic_policy(setup.model.config))
 
 
 def caq_snapped_policy(setup: SearchSetup, caq: QuantPolicy) -> QuantPolicy:
     """CAQ-like's learned policy `caq` (caq set) snapped to the search's accelerator (`snap_to_hardware`)."""
-    points = quant_points(setup.model.config, caq.point_set)
-    return QuantPolicy(caq.point_set, snap_to_hardware(caq.bits, points, setup.accel), dict(caq.model))
+    return snapped_policy(setup, caq)
 
 
 # ---------------------------------------------------------------------------- hand policy

@@ -8,10 +8,11 @@ Run folder (`hero-lite search ... --out DIR`):
 - `agent.h5`      agent and loop state after the last logged episode (for `--resume`);
 - `best_policy.json`, `summary.json`, `quantized.h5` at the end: the final policy after a longer
   fine-tune, scored on the test views. The final policy is chosen among the few distinct
-  budget-meeting policies with the highest episode reward (`final_candidates`): each gets the
-  final fine-tune and is scored again on every validation view at full resolution, and the one
-  with the highest reward there wins. One short fine-tune on a few small views ranks close
-  policies unreliably; the test views still never take part in the choice.
+  budget-meeting policies with the highest episode reward, one of them among the largest
+  (`final_candidates`): each gets the final fine-tune and is scored again on every validation view
+  at full resolution, and the one with the highest reward there wins. One short fine-tune on a few
+  small views ranks close policies unreliably, and favours small ones; the test views still never
+  take part in the choice.
 """
 
 from __future__ import annotations
@@ -61,9 +62,9 @@ class SearchConfig:
     reference_bits : the reference policy, uniform bits everywhere (HAQ: 8).
     qat_steps, qat_samples : per-episode fine-tune (steps, samples per step).
     final_qat_steps : fine-tune of the final policy before the test-view report.
-    final_candidates : how many of the best distinct policies (by episode reward) get the final
-        fine-tune and a second validation score before one is picked (1: HAQ's choice, the best
-        episode alone).
+    final_candidates : how many of the best distinct policies (by episode reward, one of them
+        among the largest: `final_candidates`) get the final fine-tune and a second validation
+        score before one is picked (1: HAQ's choice, the best episode alone).
     scene_downscale : every split of the scene is read at 1/scene_downscale of its image size
         (`hero_lite.scenes.load_scene`'s downscale: area average, focal / N); e.g. 8 for
         NeRF-synthetic's 800x800 views.
@@ -327,15 +328,28 @@ def final_report(setup: SearchSetup, policy: QuantPolicy, config: SearchConfig, 
 
 
 def final_candidates(log: list[dict], count: int) -> list[dict]:
-    """The `count` highest-reward log lines with distinct policies, among the lines that met the
-    budget (all lines if none did); ties: earlier episode first."""
+    """The `count` highest-reward distinct policies for the final fine-tune, with one large policy
+    among them.
+
+    Ranked among the lines that met the budget (all lines if none did); ties: earlier episode first.
+    If none of the top `count` lies in the largest 1/`count` of the ranked policies' model-size
+    range, the best policy that does takes the last place. The short per-episode fine-tune favours
+    small policies that the long final one shows to lose quality, so the top few by reward alone
+    can all be small, and then the final fine-tune never sees a budget-sized policy. Returned in
+    reward order. Each line needs episode, reward, policy, budget_met and model_bytes (bytes).
+    """
     ranked = sorted([e for e in log if e["budget_met"]] or log, key=lambda e: (-e["reward"], e["episode"]))
-    picked: dict[tuple, dict] = {}
+    distinct: dict[tuple, dict] = {}
     for line in ranked:
-        picked.setdefault(tuple(sorted(line["policy"].items())), line)
-        if len(picked) == count:
-            break
-    return list(picked.values())
+        distinct.setdefault(tuple(sorted(line["policy"].items())), line)
+    lines = list(distinct.values())  # the best line of each policy, in reward order
+    picked = lines[:count]
+    if count > 1 and len(lines) > count:
+        sizes = [e["model_bytes"] for e in lines]
+        large = max(sizes) - (max(sizes) - min(sizes)) / count
+        if all(e["model_bytes"] < large for e in picked):
+            picked[-1] = next(e for e in lines if e["model_bytes"] >= large)
+    return picked
 
 
 def pick_final(setup: SearchSetup, candidates: list[dict], config: SearchConfig, signature: str,

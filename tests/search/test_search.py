@@ -173,14 +173,33 @@ def test_tiny_search_end_to_end_and_resume(tiny_checkpoint, tiny_dir, tmp_path):
 def test_final_candidates_are_the_best_distinct_policies_that_met_the_budget():
     from hero_lite.search.hero import final_candidates
 
-    def line(episode, reward, bits, met=True):
-        return {"episode": episode, "reward": reward, "policy": {"a": bits}, "budget_met": met}
+    def line(episode, reward, bits, met=True, size=None):
+        return {"episode": episode, "reward": reward, "policy": {"a": bits}, "budget_met": met,
+                "model_bytes": 100 * bits if size is None else size}
 
     log = [line(0, -0.5, 8), line(1, -0.1, 4, met=False), line(2, -0.2, 6), line(3, -0.2, 6), line(4, -0.3, 5),
            line(5, -0.2, 7)]
     assert [e["episode"] for e in final_candidates(log, 3)] == [2, 5, 4]  # 3 repeats 2's policy; 1 missed
     assert [e["episode"] for e in final_candidates(log, 10)] == [2, 5, 4, 0]
     assert [e["episode"] for e in final_candidates([line(0, -0.4, 8, False), line(1, -0.3, 6, False)], 1)] == [1]
+
+
+def test_final_candidates_keep_one_large_policy_when_the_best_are_all_small():
+    from hero_lite.search.hero import final_candidates
+
+    def line(episode, reward, bits, size):
+        return {"episode": episode, "reward": reward, "policy": {"a": bits}, "budget_met": True, "model_bytes": size}
+
+    # sizes 345-660 kB: the largest third starts at 555 kB; the four best are all below it
+    log = [line(0, 0.027, 2, 345_000), line(1, 0.013, 3, 361_000), line(2, 0.012, 4, 378_000),
+           line(3, 0.010, 5, 443_000), line(4, 0.008, 6, 626_000), line(5, 0.005, 7, 660_000),
+           line(6, 0.009, 8, 500_000)]
+    assert [e["episode"] for e in final_candidates(log, 3)] == [0, 1, 4]  # 4: the best of the large
+    assert [e["episode"] for e in final_candidates(log, 1)] == [0]  # HAQ's choice stays the best alone
+    log[4]["budget_met"] = False  # then 5 is the best large policy that met the budget
+    assert [e["episode"] for e in final_candidates(log, 3)] == [0, 1, 5]
+    log[2]["model_bytes"] = 600_000  # a large policy is already among the best three: nothing swapped
+    assert [e["episode"] for e in final_candidates(log, 3)] == [0, 1, 2]
 
 
 @pytest.mark.slow

@@ -173,9 +173,8 @@ def test_tiny_search_end_to_end_and_resume(tiny_checkpoint, tiny_dir, tmp_path):
 def test_final_candidates_are_the_best_distinct_policies_that_met_the_budget():
     from hero_lite.search.hero import final_candidates
 
-    def line(episode, reward, bits, met=True, size=None):
-        return {"episode": episode, "reward": reward, "policy": {"a": bits}, "budget_met": met,
-                "model_bytes": 100 * bits if size is None else size}
+    def line(episode, reward, bits, met=True):
+        return {"episode": episode, "reward": reward, "policy": {"a": bits}, "budget_met": met, "model_bytes": 100 * bits}
 
     log = [line(0, -0.5, 8), line(1, -0.1, 4, met=False), line(2, -0.2, 6), line(3, -0.2, 6), line(4, -0.3, 5),
            line(5, -0.2, 7)]

@@ -11,7 +11,7 @@ Imports `quant`, `nerf`, `scenes`, `accel` and `rl`; only the command line impor
 """
 
 from hero_lite.search.budget import Budget, enforce_budget, parse_limit
-from hero_lite.search.baselines import caq_snapped_policy, heuristic_policy, heuristic_snapped_policy, snap_to_hardware
+from hero_lite.search.baselines import caq_snapped_policy, heuristic_snapped_policy
 from hero_lite.search.compare import (all_matches, baseline_row, parse_fractions, parse_methods, pick_match,
                                       run_compare, run_matched)
 from hero_lite.search.cost import PolicyCost, policy_cost
@@ -19,9 +19,10 @@ from hero_lite.search.env import QuantEnv, RewardConfig, freeze_points
 from hero_lite.search.evaluator import PolicyEvaluator
 from hero_lite.search.drift import compare_fingerprints
 from hero_lite.search.hero import SearchConfig, SearchSetup, hero_search, prepare
+from hero_lite.search.heuristic import heuristic_policy
 from hero_lite.search.reproduce import ReproduceConfig, run_miniature
 from hero_lite.search.run import main_job
-from hero_lite.search.widths import hardware_widths, with_hardware_widths
+from hero_lite.search.widths import hardware_widths, snap_to_hardware, with_hardware_widths
 from hero_lite.search.workload import trace_workload, workload_from_trace
 
 __all__ = [

@@ -6,9 +6,9 @@
   the mean-bit penalty, MGL or MDL; CAQ paper, ECCV 2024).
 - `caq_snapped`: CAQ-like's learned bits snapped to widths the accelerator runs without waste
   (`snap_to_hardware`): what a hardware-aware engineer would do with CAQ's policy by hand.
-- `heuristic`: a three-rule hand policy on HERO's point set (`heuristic_policy`), its MLP widths
-  snapped to the accelerator like caq_snapped's (`heuristic_snapped_policy`: on PEs with a 16-bit
-  activation operand its activations run at 16; on BitFusion PEs nothing changes).
+- `heuristic`: a three-rule hand policy on HERO's point set (`heuristic.heuristic_policy`), its MLP
+  widths snapped to the accelerator like caq_snapped's (`heuristic_snapped_policy`: on PEs with a
+  16-bit activation operand its activations run at 16; on BitFusion PEs nothing changes).
 - `haq`: the same DDPG and episode loop as HERO, but the budget and the observation use HAQ's
   hardware-agnostic proxies (HAQ, CVPR 2019, when no hardware model is at hand): BitOps per sample in
   the latency slot of the budget and the exact model size; no simulator feedback in the observation.
@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from hero_lite.nerf.config import ModelConfig
 from hero_lite.quant.learned import BitLearningConfig, learn_bit_widths
 from hero_lite.quant.points import FLOAT_BITS, QuantPoint, quant_points
 from hero_lite.quant.policy import QuantPolicy, model_signature, uniform_policy
 from hero_lite.search.budget import Budget
 from hero_lite.search.env import QuantEnv, policy_factory_for
 from hero_lite.search.hero import SearchConfig, SearchSetup
-from hero_lite.search.widths import snap_mlp_bits
+from hero_lite.search.heuristic import heuristic_snapped_bits
+from hero_lite.search.widths import snap_to_hardware
 
 COORDINATE_BITS = 32  # CAQ's c: interpolation weights and positions stay at 32 bits
 LAYER_INPUTS = {  # weight point -> (input activation point, input features) in data-flow order
@@ -168,23 +168,6 @@ def caq_policy(setup: SearchSetup, config: BitLearningConfig, seed: int, progres
 # ---------------------------------------------------------------------------- hardware snapping
 
 
-def snap_to_hardware(bits: dict[str, int], points: list[QuantPoint], accel) -> dict[str, int]:
-    """Every MLP weight and activation width snapped to what `accel` (an AccelConfig) runs without
-    waste (`snap_mlp_bits`: the MLP engine's PE mode, pmin and pmax), then clipped to the point's
-    allowed range; hash widths are kept. Returns point name -> bits.
-
-    MLP widths go up (free on the PEs) or, above pmax, down. Hash widths stay as learned: an entry
-    of b bits costs its slot in the SRAM word and cache line whatever b is, so no hash width runs
-    slower than the widest width with its packing; snapping up would only add model bytes, and
-    snapping down would be another policy, not the same one run by the hardware."""
-    snapped = {}
-    for p in points:
-        b = bits[p.name]
-        new = b if p.kind == "hash_level" else snap_mlp_bits(b, p.kind, accel.mlp_engine)
-        snapped[p.name] = new if new == FLOAT_BITS else min(max(new, p.min_bits), p.max_bits)
-    return snapped
-
-
 def snapped_policy(setup: SearchSetup, policy: QuantPolicy) -> QuantPolicy:
     """`policy` (either point set) snapped to the search's accelerator (`snap_to_hardware`)."""
     points = quant_points(setup.model.config, policy.point_set)
@@ -192,37 +175,11 @@ def snapped_policy(setup: SearchSetup, policy: QuantPolicy) -> QuantPolicy:
 
 
 def heuristic_snapped_policy(setup: SearchSetup) -> QuantPolicy:
-    """`heuristic_policy` snapped to the search's accelerator: the same rules, each MLP width raised
-    to the widest width the PEs run at its cost (edge: unchanged; edge_bitserial: activations 8 -> 16)."""
-    return snapped_policy(setup, heuristic_policy(setup.model.config))
+    """`heuristic_policy` snapped to the search's accelerator (`heuristic.heuristic_snapped_bits`)."""
+    config = setup.model.config
+    return QuantPolicy("hero", heuristic_snapped_bits(config, setup.accel), model_signature(config))
 
 
 def caq_snapped_policy(setup: SearchSetup, caq: QuantPolicy) -> QuantPolicy:
     """CAQ-like's learned policy `caq` (caq set) snapped to the search's accelerator (`snap_to_hardware`)."""
     return snapped_policy(setup, caq)
-
-
-# ---------------------------------------------------------------------------- hand policy
-
-HEURISTIC_BITS = {"coarse_hash": 8, "fine_hash": 4, "wide_input_weight": 4, "other": 8}
-
-
-def heuristic_policy(config: ModelConfig) -> QuantPolicy:
-    """Three hand rules on HERO's point set:
-
-    - the weight matrices with hidden_width (64) inputs at 4 bits: `w.density1`, `w.color1` and
-      `w.color2`, the layers BitFusion runs at twice the 8-bit rate;
-    - every other weight (`w.density0`, `w.color0`) and every activation at 8 bits;
-    - hash levels l < L // 2 (the coarse half, `hash.l00`-`hash.l07` of 16) at 8 bits, the fine half
-      (`hash.l08`-`hash.l15`) at 4.
-    """
-    half = config.grid.n_levels // 2
-    bits = {}
-    for p in quant_points(config, "hero"):
-        if p.kind == "hash_level":
-            bits[p.name] = HEURISTIC_BITS["coarse_hash" if p.levels[0] < half else "fine_hash"]
-        elif p.kind == "weight" and p.shape[0] == config.hidden_width:
-            bits[p.name] = HEURISTIC_BITS["wide_input_weight"]
-        else:
-            bits[p.name] = HEURISTIC_BITS["other"]
-    return QuantPolicy("hero", bits, model_signature(config))

@@ -34,7 +34,7 @@ from hero_lite.search.baselines import (bitops_per_sample, caq_policy, caq_snapp
                                         haq_environment, heuristic_snapped_policy, random_search)
 from hero_lite.search.env import QuantEnv, freeze_points, policy_factory_for
 from hero_lite.search.hero import (SearchConfig, SearchSetup, final_candidates, final_report, hero_search, make_agent,
-                                   pick_final, prepare)
+                                   pick_final, prepare, start_bits)
 
 DEFAULT_METHODS = ("fp32", "uniform8", "caq", "haq", "random", "hero")
 # searched method -> the frozen_bits it adds to the search's: `hero_hash8` is HERO with every hash level at 8
@@ -373,7 +373,7 @@ def run_matched(checkpoint: str, scene_dir: str, out_dir: str, config: SearchCon
 def _run_agent(env: QuantEnv, config: SearchConfig, setup) -> list[dict]:
     from hero_lite.rl import run_episodes
 
-    agent = make_agent(env, config, setup.reference.bits)
+    agent = make_agent(env, config, start_bits(setup, config))
     _, records = run_episodes(env, agent, config.episodes, env_seed=config.seed)
     return [{"episode": r.episode, "reward": r.reward, **r.info} for r in records]
 

@@ -44,6 +44,7 @@ from hero_lite.search.budget import Budget, check_reachable
 from hero_lite.search.cost import policy_cost
 from hero_lite.search.env import QuantEnv, RewardConfig, freeze_points, policy_factory_for, start_observations
 from hero_lite.search.evaluator import PolicyEvaluator, downscale_views
+from hero_lite.search.heuristic import heuristic_snapped_bits
 from hero_lite.search.widths import with_hardware_widths
 from hero_lite.search.workload import trace_views, workload_from_trace
 
@@ -72,9 +73,12 @@ class SearchConfig:
         factor (on top of scene_downscale).
     reward : RewardConfig fields; ddpg : DDPGConfig fields (episodes is taken from here).
     start : the actor's policy before the first update: 'reference' (fitted to pick the reference
-        policy's bits at every step, `DDPGAgent.imitate`) or 'random' (HAQ: a freshly initialised
-        actor, whose sigmoid output near 0.5 picks mid-range bits: 9-bit hash levels, 5-bit MLP).
-        Warm-up episodes are uniform random either way.
+        policy's bits at every step, `DDPGAgent.imitate`), 'heuristic' (fitted to the three-rule
+        hand policy at the accelerator's widths, `heuristic.heuristic_snapped_bits`; HERO's point
+        set only) or 'random' (HAQ: a freshly initialised actor, whose sigmoid output near 0.5 picks
+        mid-range bits: 9-bit hash levels, 5-bit MLP). Warm-up episodes are uniform random either way.
+        Under a budget at the heuristic's own cost the reference start begins far over budget, so
+        the wall, not the actor, picks which points lose bits; the heuristic start begins inside it.
     frozen_bits : point name or kind ('hash_level', 'weight', 'activation') -> bits: those points
         keep these bits in every episode (`env.freeze_points`: the agent's step cannot change them,
         the budget wall never lowers them, the cheapest policy counts them at these bits); a name
@@ -131,8 +135,10 @@ class SearchConfig:
             raise ValueError(f"search widths = {self.widths!r}; valid: all, hardware")
         if not isinstance(self.full_size, bool):
             raise ValueError(f"search full_size = {self.full_size!r}; valid: true, false")
-        if self.start not in ("reference", "random"):
-            raise ValueError(f"search start = {self.start!r}; valid: reference, random")
+        if self.start not in ("reference", "heuristic", "random"):
+            raise ValueError(f"search start = {self.start!r}; valid: reference, heuristic, random")
+        if self.start == "heuristic" and self.point_set != "hero":
+            raise ValueError("search start = 'heuristic' needs point_set = 'hero' (the hand policy's points)")
         for name, bits in self.frozen_bits.items():
             if not isinstance(name, str) or not isinstance(bits, int) or isinstance(bits, bool):
                 raise ValueError(f"search frozen_bits {name!r} = {bits!r}; valid: a point name or kind (hash_level, "
@@ -170,12 +176,23 @@ class SearchConfig:
         return strict_from_dict(cls, data, "search config")
 
 
-def make_agent(env, config: SearchConfig, reference_bits: dict[str, int]) -> DDPGAgent:
-    """A fresh agent for `env` (QuantEnv or its proxy variant), started as `config.start` says."""
+def start_bits(setup: SearchSetup, config: SearchConfig) -> dict[str, int] | None:
+    """The bits the actor is fitted to before the first update (`config.start`): the reference
+    policy's, the heuristic's at the search's accelerator widths, or None (a random start)."""
+    if config.start == "reference":
+        return dict(setup.reference.bits)
+    if config.start == "heuristic":
+        return heuristic_snapped_bits(setup.model.config, setup.accel)
+    return None
+
+
+def make_agent(env, config: SearchConfig, bits: dict[str, int] | None) -> DDPGAgent:
+    """A fresh agent for `env` (QuantEnv or its proxy variant), its actor fitted to pick `bits`
+    (`start_bits`; None: left at its random initialisation)."""
     agent = DDPGAgent(env.n_obs, config.ddpg_config(), np.random.default_rng(config.seed),
                       steps_per_episode=len(env.points))
-    if config.start == "reference":
-        agent.imitate(*start_observations(env, reference_bits))
+    if bits is not None:
+        agent.imitate(*start_observations(env, bits))
     return agent
 
 
@@ -470,7 +487,7 @@ def hero_search(checkpoint: str, scene_dir: str, out_dir: str, config: SearchCon
                                             "scene": os.path.abspath(scene_dir), "inputs": inputs,
                                             "budget": setup.budget.to_dict(),
                                             "reference_cost": setup.evaluator.cost(setup.reference)})
-        agent = make_agent(env, config, setup.reference.bits)
+        agent = make_agent(env, config, start_bits(setup, config))
         state = LoopState()
         write_lines_atomically(log_path, [])
 

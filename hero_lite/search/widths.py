@@ -90,3 +90,20 @@ def with_hardware_widths(points: list[QuantPoint], accel) -> list[QuantPoint]:
         widths = hardware_widths(p, accel)
         narrowed.append(dataclasses.replace(p, widths=widths, min_bits=widths[0]))
     return narrowed
+
+
+def snap_to_hardware(bits: dict[str, int], points: list[QuantPoint], accel) -> dict[str, int]:
+    """Every MLP weight and activation width snapped to what `accel` (an AccelConfig) runs without
+    waste (`snap_mlp_bits`: the MLP engine's PE mode, pmin and pmax), then clipped to the point's
+    allowed range; hash widths are kept. Returns point name -> bits.
+
+    MLP widths go up (free on the PEs) or, above pmax, down. Hash widths stay as learned: an entry
+    of b bits costs its slot in the SRAM word and cache line whatever b is, so no hash width runs
+    slower than the widest width with its packing; snapping up would only add model bytes, and
+    snapping down would be another policy, not the same one run by the hardware."""
+    snapped = {}
+    for p in points:
+        b = bits[p.name]
+        new = b if p.kind == "hash_level" else snap_mlp_bits(b, p.kind, accel.mlp_engine)
+        snapped[p.name] = new if new == FLOAT_BITS else min(max(new, p.min_bits), p.max_bits)
+    return snapped

@@ -18,7 +18,9 @@ from hero_lite.quant.calibrate import calibrate_activations
 from hero_lite.quant.learned import BitLearningConfig, learn_bit_widths
 from hero_lite.quant.points import quant_points
 from hero_lite.quant.policy import QuantPolicy, uniform_policy
-from hero_lite.search.baselines import bitops_per_sample, heuristic_policy, snap_to_hardware
+from hero_lite.search.baselines import bitops_per_sample
+from hero_lite.search.heuristic import heuristic_policy
+from hero_lite.search.widths import snap_to_hardware
 from hero_lite.search.compare import (DEFAULT_METHODS, MATCH_DB, ROW_KEYS, all_matches, check_matched_methods,
                                       hero_row_name, matched_budgets, parse_baselines, parse_fractions, parse_methods,
                                       pick_match, searched_row_name)

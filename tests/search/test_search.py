@@ -232,7 +232,8 @@ def test_final_choice_rescoring_picks_the_best_final_reward(tiny_checkpoint, tin
 def test_the_agent_starts_at_the_reference_policy(tiny_checkpoint, tiny_dir):
     from hero_lite.quant.policy import model_signature
     from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for, start_observations
-    from hero_lite.search.hero import make_agent, prepare
+    from hero_lite.search.heuristic import heuristic_snapped_bits
+    from hero_lite.search.hero import make_agent, prepare, start_bits
 
     config = _tiny_config()
     setup = prepare(str(tiny_checkpoint), str(tiny_dir), config)
@@ -240,14 +241,39 @@ def test_the_agent_starts_at_the_reference_policy(tiny_checkpoint, tiny_dir):
                    policy_factory_for("hero", model_signature(setup.model.config)))
     observations, actions = start_observations(env, setup.reference.bits)
     assert observations.shape == (len(setup.points), N_OBS) and env.t == 0 and env.bits == {}
-    started = make_agent(env, config, setup.reference.bits)
+    assert start_bits(setup, config) == setup.reference.bits
+    started = make_agent(env, config, start_bits(setup, config))
     picked = {p.name: action_to_bits(started.actor_action(o), p) for p, o in zip(setup.points, observations)}
     assert picked == setup.reference.bits
-    haq = make_agent(env, _tiny_config(start="random"), setup.reference.bits)
+    random_config = _tiny_config(start="random")
+    assert start_bits(setup, random_config) is None
+    haq = make_agent(env, random_config, start_bits(setup, random_config))
     mid = {p.name: action_to_bits(haq.actor_action(o), p) for p, o in zip(setup.points, observations)}
     assert mid != setup.reference.bits
     with pytest.raises(ValueError, match="start"):
         _tiny_config(start="best")
+    with pytest.raises(ValueError, match="point_set"):
+        _tiny_config(start="heuristic", point_set="caq")
+
+
+def test_the_heuristic_start_picks_the_hand_policy_at_the_accelerators_widths(tiny_checkpoint, tiny_dir):
+    from hero_lite.quant.policy import model_signature
+    from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for, start_observations
+    from hero_lite.search.heuristic import heuristic_policy
+    from hero_lite.search.hero import make_agent, prepare, start_bits
+
+    # bit-serial PEs: weights 2-8 in one-bit steps, activations only at their 16-bit operand
+    config = _tiny_config(start="heuristic", accel="edge_bitserial", widths="hardware")
+    setup = prepare(str(tiny_checkpoint), str(tiny_dir), config)
+    hand = heuristic_policy(setup.model.config).bits
+    bits = start_bits(setup, config)
+    assert bits == {name: 16 if name.startswith("act.") else b for name, b in hand.items()}
+    env = QuantEnv(setup.points, setup.evaluator, setup.budget, setup.reference.bits, RewardConfig(),
+                   policy_factory_for("hero", model_signature(setup.model.config)))
+    observations, _ = start_observations(env, bits)
+    agent = make_agent(env, config, bits)
+    picked = {p.name: action_to_bits(agent.actor_action(o), p) for p, o in zip(setup.points, observations)}
+    assert picked == bits != setup.reference.bits
 
 
 def test_reward_cap_limits_the_counted_psnr_drop():

@@ -27,7 +27,8 @@ from hero_lite.runfolder import MARKER
 from hero_lite.accel import load_config
 from hero_lite.nerf.checkpoint import load_checkpoint
 from hero_lite.quant.points import quant_points
-from hero_lite.search.baselines import heuristic_policy, snap_to_hardware
+from hero_lite.search.heuristic import heuristic_policy
+from hero_lite.search.widths import snap_to_hardware
 from hero_lite.search.compare import (
     ROW_KEYS,
     all_matches,

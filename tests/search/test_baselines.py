@@ -16,8 +16,7 @@ from hero_lite.quant.points import quant_points
 from hero_lite.quant.policy import QuantPolicy, uniform_policy
 from hero_lite.search.baselines import heuristic_snapped_policy
 from hero_lite.search.heuristic import heuristic_policy
-from hero_lite.search.widths import snap_to_hardware
-from hero_lite.search.widths import snap_mlp_bits
+from hero_lite.search.widths import snap_mlp_bits, snap_to_hardware
 from hero_lite.search.env import action_to_bits, freeze_points
 from hero_lite.search.hero import SearchConfig, hero_search
 

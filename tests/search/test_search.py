@@ -232,7 +232,6 @@ def test_final_choice_rescoring_picks_the_best_final_reward(tiny_checkpoint, tin
 def test_the_agent_starts_at_the_reference_policy(tiny_checkpoint, tiny_dir):
     from hero_lite.quant.policy import model_signature
     from hero_lite.search.env import QuantEnv, RewardConfig, policy_factory_for, start_observations
-    from hero_lite.search.heuristic import heuristic_snapped_bits
     from hero_lite.search.hero import make_agent, prepare, start_bits
 
     config = _tiny_config()

@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py                     # everything (about 25 minutes on 2 cores)
     python benchmarks/bench_train.py --throughput-only   # samples/s and eval rays/s (about 1 minute)
     python benchmarks/bench_train.py --scene scenes/wires --budgets 120 --set occupancy_threshold=0
+    python benchmarks/bench_train.py --scene scenes/lattice --budgets 120,480 --model-set supersample=2
 
 Prints one JSON object. Each measurement runs in a child process, so JIT caches, peak RSS and
 thread pools are those of a fresh `hero-lite train`.
@@ -15,7 +16,9 @@ thread pools are those of a fresh `hero-lite train`.
   Numba cache, then with the cache warm;
 - peak_rss_mb: the largest peak resident memory of any child.
 `--set KEY=VALUE` (repeatable) overrides a TrainConfig key in every child, e.g.
-`occupancy_threshold=0` to train and render without culling empty space.
+`occupancy_threshold=0` to train and render without culling empty space; `--model-set KEY=VALUE`
+overrides a ModelConfig key, e.g. `supersample=2` for 2x2 rays per pixel in training and evaluation
+(`eval_rays_per_s` and `eval_mean_samples_per_ray` then count every ray, four per pixel).
 """
 
 from __future__ import annotations
@@ -32,21 +35,32 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import peak_rss_mb, provenance, relative, repo_path, run_child  # noqa: E402
 
 
-def train_config(overrides: list[str]):
-    """TrainConfig with KEY=VALUE overrides (VALUE parsed as JSON: 0, 0.5, true)."""
-    from hero_lite.nerf.config import TrainConfig
-
+def _parsed(overrides: list[str]) -> dict:
+    """KEY=VALUE strings -> {KEY: VALUE parsed as JSON (0, 0.5, true)}."""
     values = {}
     for item in overrides:
         key, _, text = item.partition("=")
         values[key] = json.loads(text)
-    return TrainConfig(**values)
+    return values
 
 
-def child_throughput(scene_dir: str, overrides: list[str]) -> dict:
+def train_config(overrides: list[str]):
+    """TrainConfig with KEY=VALUE overrides."""
+    from hero_lite.nerf.config import TrainConfig
+
+    return TrainConfig(**_parsed(overrides))
+
+
+def model_config(overrides: list[str]):
+    """ModelConfig with KEY=VALUE overrides."""
+    from hero_lite.nerf.config import ModelConfig
+
+    return ModelConfig(**_parsed(overrides))
+
+
+def child_throughput(scene_dir: str, overrides: list[str], model_overrides: list[str]) -> dict:
     import numpy as np
 
-    from hero_lite.nerf.config import ModelConfig
     from hero_lite.nerf.evaluate import evaluate
     from hero_lite.nerf.model import NGPModel
     from hero_lite.nerf.pipeline import warm_up
@@ -55,9 +69,10 @@ def child_throughput(scene_dir: str, overrides: list[str]) -> dict:
 
     scene = load_scene(scene_dir, "train")
     test = load_scene(scene_dir, "test")
-    warm_up(ModelConfig(), scene)
+    config = model_config(model_overrides)
+    warm_up(config, scene)
     rng = np.random.default_rng(0)
-    model = NGPModel.create(ModelConfig(), scene.aabb, rng)
+    model = NGPModel.create(config, scene.aabb, rng)
     trainer = Trainer(model, scene, train_config(overrides), rng)
     for _ in range(300):
         trainer.step(0.0)
@@ -76,10 +91,9 @@ def child_throughput(scene_dir: str, overrides: list[str]) -> dict:
     }
 
 
-def child_budget(scene_dir: str, seconds: float, seed: int, overrides: list[str]) -> dict:
+def child_budget(scene_dir: str, seconds: float, seed: int, overrides: list[str], model_overrides: list[str]) -> dict:
     import numpy as np
 
-    from hero_lite.nerf.config import ModelConfig
     from hero_lite.nerf.evaluate import evaluate
     from hero_lite.nerf.model import NGPModel
     from hero_lite.nerf.pipeline import warm_up
@@ -88,13 +102,16 @@ def child_budget(scene_dir: str, seconds: float, seed: int, overrides: list[str]
 
     scene = load_scene(scene_dir, "train")
     test = load_scene(scene_dir, "test")
-    warm_up(ModelConfig(), scene)
+    config = model_config(model_overrides)
+    warm_up(config, scene)
     rng = np.random.default_rng(seed)
-    model = NGPModel.create(ModelConfig(), scene.aabb, rng)
+    model = NGPModel.create(config, scene.aabb, rng)
     summary = train(model, scene, train_config(overrides), rng, seconds=seconds)
     evaluation = evaluate(model, test, with_ssim=False)
     return {"seconds": seconds, "seed": seed, "steps": summary.steps, "samples_per_s": summary.samples_per_s,
-            "test_psnr": evaluation.psnr, "occupied_fraction": model.occupancy.occupied_fraction(),
+            "test_psnr": evaluation.psnr, "eval_rays_per_s": evaluation.rays_per_s,
+            "eval_mean_samples_per_ray": evaluation.mean_samples_per_ray,
+            "occupied_fraction": model.occupancy.occupied_fraction(),
             "peak_rss_mb": peak_rss_mb()}
 
 
@@ -117,14 +134,16 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds per budget")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a TrainConfig key in every run (repeatable)")
+    parser.add_argument("--model-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a ModelConfig key in every run (repeatable)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind = args.child[0]
         if kind == "throughput":
-            result = child_throughput(args.scene, args.set)
+            result = child_throughput(args.scene, args.set, args.model_set)
         elif kind == "budget":
-            result = child_budget(args.scene, float(args.child[1]), int(args.child[2]), args.set)
+            result = child_budget(args.scene, float(args.child[1]), int(args.child[2]), args.set, args.model_set)
         else:
             result = child_jit(args.scene)
         print(json.dumps(result))
@@ -133,8 +152,9 @@ def main() -> None:
     me = os.path.abspath(__file__)
     report = {"benchmark": "bench_train", **provenance(), "scene": relative(args.scene),
               "config": "default ModelConfig / TrainConfig (L16 F2 T2^15, 2^16 samples per step)",
-              "train_overrides": args.set}
+              "train_overrides": args.set, "model_overrides": args.model_set}
     overrides = [arg for item in args.set for arg in ("--set", item)]
+    overrides += [arg for item in args.model_set for arg in ("--model-set", item)]
     throughput = run_child([me, "--scene", args.scene, *overrides, "--child", "throughput"])
     report.update({k: throughput[k] for k in ("samples_per_s", "samples_per_s_mean", "eval_rays_per_s",
                                               "eval_mean_samples_per_ray")})

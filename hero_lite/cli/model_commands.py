@@ -14,6 +14,7 @@ from hero_lite.cli.options import (check_outputs, downscale_option, force_option
 
 
 MAX_TRAIN_SECONDS = 30 * 24 * 3600.0  # a month: beyond it, --seconds is a typo
+MAX_SUPERSAMPLE = 4  # hero_lite.nerf.config.MAX_SUPERSAMPLE (not imported: --help stays fast)
 
 
 @cli.command()
@@ -22,12 +23,15 @@ MAX_TRAIN_SECONDS = 30 * 24 * 3600.0  # a month: beyond it, --seconds is a typo
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Train for this many steps (bit-reproducible).")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True, max=MAX_TRAIN_SECONDS), default=None,
               help="Train for this much wall-clock time.")
+@click.option("--supersample", type=click.IntRange(1, MAX_SUPERSAMPLE), default=1, show_default=True,
+              help="Rays per pixel along each axis: train and render every pixel as the mean of N x N rays "
+                   "(2 for detail about a pixel wide; N^2 times the rays, and the latency, of a frame).")
 @downscale_option
 @seed_option
 @json_option
 @force_option
 @friendly_errors
-def train(scene_dir, run_dir, steps, seconds, downscale, seed, json_path, force) -> None:
+def train(scene_dir, run_dir, steps, seconds, supersample, downscale, seed, json_path, force) -> None:
     """Train the fp32 NeRF on SCENE_DIR and evaluate it on the val and test views."""
     from hero_lite.runfolder import claimed
 
@@ -35,7 +39,7 @@ def train(scene_dir, run_dir, steps, seconds, downscale, seed, json_path, force)
         raise UserError("give exactly one of --steps N and --seconds S")
     check_outputs({"SCENE_DIR": scene_dir}, {"--json": json_path})
     with claimed(run_dir, "train", force=force):
-        metrics = _train_with_progress(scene_dir, run_dir, steps, seconds, seed, downscale)
+        metrics = _train_with_progress(scene_dir, run_dir, steps, seconds, seed, downscale, supersample)
     click.echo(f"{metrics['steps']} steps in {metrics['train_seconds']:.1f} s ({metrics['samples_per_s'] / 1e6:.2f} M samples/s); "
                f"val PSNR {metrics['val_psnr']:.2f} dB, test PSNR {metrics['test_psnr']:.2f} dB, "
                f"SSIM {metrics['test_ssim']:.4f}")
@@ -44,8 +48,9 @@ def train(scene_dir, run_dir, steps, seconds, downscale, seed, json_path, force)
         write_json(json_path, metrics)
 
 
-def _train_with_progress(scene_dir, run_dir, steps, seconds, seed, downscale) -> dict:
+def _train_with_progress(scene_dir, run_dir, steps, seconds, seed, downscale, supersample=1) -> dict:
     """`train_run` with a progress bar (steps, or tenths of a second for --seconds)."""
+    from hero_lite.nerf.config import ModelConfig
     from hero_lite.nerf.pipeline import train_run
 
     state = {"shown": 0}
@@ -62,7 +67,7 @@ def _train_with_progress(scene_dir, run_dir, steps, seconds, seed, downscale) ->
             state["shown"] = done
 
         return train_run(scene_dir, run_dir, steps=steps, seconds=seconds, seed=seed, progress=progress,
-                         scene_downscale=downscale)
+                         scene_downscale=downscale, model_config=ModelConfig(supersample=supersample))
 
 
 def load_any_checkpoint(path: str):

@@ -17,6 +17,7 @@ MAX_TABLE_FLOATS = 1 << 29  # n_levels * T * n_feat: 2 GiB of float32 table; tra
 MAX_HIDDEN_WIDTH = 1024  # MLP width; activations are (65536-sample chunk, width) float32 buffers
 MAX_OCCUPANCY_RES = 256  # cells per axis; a warm-up update evaluates all res^3 cells at once
 MAX_RENDER_SUBSTEPS = 64
+MAX_SUPERSAMPLE = 4  # rays per pixel along each axis: 16 rays per pixel at most
 MAX_MARCH_STEPS = 1 << 14  # render steps across the aabb diagonal (the default box: 512)
 MAX_DENSITY_LOGIT = 80.0  # exp(80) = 5.5e34 stays below the float32 maximum (3.4e38)
 
@@ -103,7 +104,14 @@ class ModelConfig:
     3 seeds) and +0.07 dB on scenes/lattice (finer steps: within 0.01 dB) for 1.9x the samples per
     ray (measured).
 
-    Bounds: hidden_width <= 1024, occupancy_res <= 256, render_substeps <= 64,
+    `supersample` = s renders (and trains) every pixel as the mean colour of s x s rays through the
+    centres of an s x s grid of sub-pixels, i.e. the pixel centres of the same camera at s times the
+    resolution. 1 is one ray through each pixel centre (instant-ngp). With 2 the model learns the
+    scene itself rather than each view's pixel blur, which one ray per pixel cannot reproduce where
+    structures are about a pixel wide (docs/results.md, "Thin structures and the occupancy grid").
+    A frame then has s^2 rays per pixel, and the accelerator prices them all.
+
+    Bounds: hidden_width <= 1024, occupancy_res <= 256, render_substeps <= 64, supersample <= 4,
     |density_logit_max| <= 80, 0 < step_size <= 1000 (world units); the aabb of a model may span at most
     MAX_MARCH_STEPS render steps along its diagonal (`hero_lite.nerf.model.check_model_aabb`).
     """
@@ -115,12 +123,14 @@ class ModelConfig:
     occupancy_res: int = 64
     step_size: float = 2 * 1.5 * math.sqrt(3.0) / 256
     render_substeps: int = 2
+    supersample: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.grid, dict):
             object.__setattr__(self, "grid", HashGridConfig.from_dict(self.grid))
         limits = {"hidden_width": MAX_HIDDEN_WIDTH, "geo_feat": 4 * MAX_HIDDEN_WIDTH,
-                  "occupancy_res": MAX_OCCUPANCY_RES, "render_substeps": MAX_RENDER_SUBSTEPS}
+                  "occupancy_res": MAX_OCCUPANCY_RES, "render_substeps": MAX_RENDER_SUBSTEPS,
+                  "supersample": MAX_SUPERSAMPLE}
         for key, hi in limits.items():
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= hi:

@@ -16,9 +16,30 @@ from hero_lite.scenes.cameras import camera_rays
 WHITE = (1.0, 1.0, 1.0)
 
 
+def view_rays(pose: np.ndarray, focal: float, height: int, width: int, supersample: int = 1):
+    """The rays a model renders a camera with: s x s per pixel, at the sub-pixel centres.
+
+    They are the pixel centres of the same camera at s times the resolution (focal s * focal), in
+    its raster order, so a frame of rays is an ordinary (s * height, s * width) frame.
+
+    Returns
+    -------
+    origins, directions : (s * height * s * width, 3) float32.
+    """
+    return camera_rays(pose, focal * supersample, height * supersample, width * supersample)
+
+
+def block_mean(image: np.ndarray, supersample: int) -> np.ndarray:
+    """(s * height, s * width, C) -> (height, width, C) float32, the mean of every s x s block."""
+    if supersample == 1:
+        return image
+    h, w, c = image.shape[0] // supersample, image.shape[1] // supersample, image.shape[2]
+    return image.reshape(h, supersample, w, supersample, c).mean(axis=(1, 3), dtype=np.float32)
+
+
 def render_view(model: NGPModel, pose: np.ndarray, focal: float, height: int, width: int,
                 background=WHITE, hooks: QuantHooks | None = None, on_samples=None):
-    """Render one camera.
+    """Render one camera, each pixel the mean of the model's s x s rays (`ModelConfig.supersample`).
 
     Parameters
     ----------
@@ -26,16 +47,22 @@ def render_view(model: NGPModel, pose: np.ndarray, focal: float, height: int, wi
 
     Returns
     -------
-    image : (height, width, 3) float32 in [0, 1]; samples_per_ray : (height * width,) int64.
+    image : (height, width, 3) float32 in [0, 1]; samples_per_ray : (s^2 * height * width,) int64,
+    rays in the raster order of `view_rays`.
     """
-    origins, dirs = camera_rays(pose, focal, height, width)
+    supersample = model.config.supersample
+    origins, dirs = view_rays(pose, focal, height, width, supersample)
     result = model.render(origins, dirs, background=background, hooks=hooks, on_samples=on_samples)
-    return result.colors.reshape(height, width, 3), result.samples_per_ray
+    image = result.colors.reshape(height * supersample, width * supersample, 3)
+    return block_mean(image, supersample), result.samples_per_ray
 
 
 @dataclass
 class Evaluation:
-    """Scores of a set of views: mean PSNR (dB) and SSIM, per-view values, rays per second."""
+    """Scores of a set of views: mean PSNR (dB) and SSIM, per-view values, rays per second.
+
+    Rays and samples per ray count every ray: a model with `supersample` s renders s^2 per pixel.
+    """
 
     psnr: float
     ssim: float

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hero_lite.nerf.evaluate import view_rays
 from hero_lite.nerf.hooks import QuantHooks
 from hero_lite.nerf.model import NGPModel
 from hero_lite.nerf.render import PackedSamples, ray_aabb
-from hero_lite.scenes.cameras import camera_rays
 
 
 @dataclass
@@ -24,14 +24,16 @@ class FrameTrace:
 
     Attributes
     ----------
-    width, height : pixels.
+    width, height : the frame of rays: pixels times the model's `supersample` s (s x s rays per
+        pixel, `evaluate.view_rays`); n_rays = width * height.
     samples_per_ray : (n_rays,) int64, samples composited (after occupancy skipping and early
         termination).
     march_steps_per_ray : (n_rays,) int64, constant-step positions the sampler visited (occupied
         or not) from the box entry until the ray terminated or left the box.
     positions : (n_samples, 3) float32 in [0, 1]^3, the composited samples, ray after ray, front
         to back; n_samples = samples_per_ray.sum().
-    image : (height, width, 3) float32, the rendered view (white background).
+    image : (height, width, 3) float32, the colour of every ray (white background); with s > 1 a
+        pixel is the mean of its s x s block (`evaluate.block_mean`).
     """
 
     width: int
@@ -62,10 +64,13 @@ def trace_view(model: NGPModel, pose: np.ndarray, focal: float, height: int, wid
 
     Parameters
     ----------
-    pose : (4, 4) camera-to-world; focal in pixels; height, width in pixels.
+    pose : (4, 4) camera-to-world; focal in pixels; height, width in pixels (the trace has
+        s * height x s * width rays, s = model.config.supersample).
     hooks : optional quantization hooks (the trace then follows the quantized model).
     """
-    origins, dirs = camera_rays(pose, focal, height, width)
+    supersample = model.config.supersample
+    origins, dirs = view_rays(pose, focal, height, width, supersample)
+    height, width = height * supersample, width * supersample
     rounds_pos, rounds_t, rounds_ray = [], [], []
 
     def record(packed: PackedSamples, ray_ids: np.ndarray) -> None:

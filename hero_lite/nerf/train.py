@@ -3,9 +3,10 @@
 One step (instant-ngp / nerfacc recipe: NGP paper section 4, instant-ngp `testbed_nerf.cu`):
 1. occupancy update on the instant-ngp schedule (all cells for the first 256 steps, which cull
    none; cells the training views see through are carved at the start), see `occupancy`;
-2. random pixels of random training views (pixel centres), jittered constant-step marching
-   with empty-space skipping, packed samples;
-3. forward, compositing over a random background per ray (the target is composited over the same
+2. random pixels of random training views, one ray through each pixel centre (or the mean of
+   s x s rays through sub-pixel centres, `ModelConfig.supersample`), jittered constant-step
+   marching with empty-space skipping, packed samples;
+3. forward, compositing over a random background per pixel (the target is composited over the same
    colour, which forces zero density where the background shows);
 4. Huber (or MSE) loss, backward, Adam with skip-zero-gradient hash rows;
 5. the ray count is rescaled so the next step marches about `samples_per_step` samples.
@@ -67,14 +68,17 @@ def loss_and_grad(pred: np.ndarray, target: np.ndarray, kind: str, delta: float)
 
 @dataclass
 class RayBatch:
-    """Random training rays and their packed samples.
+    """Random training pixels, their rays and their packed samples.
+
+    Every pixel has `rays_per_pixel` consecutive rays (ModelConfig.supersample squared).
 
     Attributes
     ----------
     directions : (n_rays, 3) float32 unit directions.
-    target_rgba : (n_rays, 4) float32 ground-truth pixels (straight alpha).
+    target_rgba : (n_pixels, 4) float32 ground-truth pixels (straight alpha).
     ray_offsets : (n_rays + 1,) int64; positions : (n_samples, 3) float32 unit cube;
     ray_ids : (n_samples,) int64.
+    rays_per_pixel : int.
     """
 
     directions: np.ndarray
@@ -82,43 +86,98 @@ class RayBatch:
     ray_offsets: np.ndarray
     positions: np.ndarray
     ray_ids: np.ndarray
+    rays_per_pixel: int = 1
 
     @property
     def n_rays(self) -> int:
         return int(self.directions.shape[0])
 
     @property
+    def n_pixels(self) -> int:
+        return int(self.target_rgba.shape[0])
+
+    @property
     def n_samples(self) -> int:
         return int(self.ray_offsets[-1])
 
 
+def subpixel_offsets(supersample: int) -> np.ndarray:
+    """(s * s, 2) float64 (row, col) offsets inside a pixel: the centres (k + 0.5) / s of an s x s grid.
+
+    Row-major, so a pixel's rays are the pixel centres of the s-times-larger camera in raster order.
+    """
+    centres = (np.arange(supersample) + 0.5) / supersample
+    rows, cols = np.meshgrid(centres, centres, indexing="ij")
+    return np.stack([rows.ravel(), cols.ravel()], axis=1)
+
+
 def sample_ray_batch(model: NGPModel, scene: Scene, pixels: np.ndarray, n_rays: int, rng: np.random.Generator,
                      max_samples: int) -> RayBatch:
-    """Random pixels of random views (pixel centres), jittered marching with occupancy skipping.
+    """Random pixels of random views, s x s rays each, jittered marching with occupancy skipping.
 
     Parameters
     ----------
     pixels : (n_views * H * W, 4) float32, the scene's images flattened.
-    max_samples : keep whole rays up to this many samples, so a bad ray-count guess cannot blow memory.
+    n_rays : rays wanted; n_rays // s^2 pixels (at least one), s = model.config.supersample.
+    max_samples : keep whole pixels up to this many samples, so a bad ray-count guess cannot blow memory.
     """
     dt = model.config.step_size
+    rays_per_pixel = model.config.supersample**2
+    n_pixels = max(n_rays // rays_per_pixel, 1)
     n_views, height, width = scene.images.shape[:3]
-    pix = rng.integers(0, n_views * height * width, size=n_rays, dtype=np.int64)
+    pix = rng.integers(0, n_views * height * width, size=n_pixels, dtype=np.int64)
     view = pix // (height * width)
     rem = pix % (height * width)
     rows, cols = rem // width, rem % width
-    origins, dirs = pixel_rays(scene.poses, scene.focal, height, width, view, rows + 0.5, cols + 0.5)
+    if rays_per_pixel == 1:
+        origins, dirs = pixel_rays(scene.poses, scene.focal, height, width, view, rows + 0.5, cols + 0.5)
+    else:
+        offsets = subpixel_offsets(model.config.supersample)
+        origins, dirs = pixel_rays(scene.poses, scene.focal, height, width, np.repeat(view, rays_per_pixel),
+                                   (rows[:, None] + offsets[None, :, 0]).ravel(),
+                                   (cols[:, None] + offsets[None, :, 1]).ravel())
+    n_rays = n_pixels * rays_per_pixel
     t_near, t_far = ray_aabb(origins, dirs, model.aabb)
     t_start = (t_near + rng.random(n_rays, dtype=np.float32) * np.float32(dt)).astype(np.float32)
     packed = march_rays(origins, dirs, t_start, t_far, dt, model.aabb, model.occupancy.bitfield)
     offsets = packed.ray_offsets
     if packed.n_samples > max_samples:
         n_rays = int(np.searchsorted(offsets, max_samples, side="right") - 1)
+        n_pixels = max(n_rays // rays_per_pixel, 1)
+        n_rays = n_pixels * rays_per_pixel
         offsets = offsets[: n_rays + 1]
     n_samples = int(offsets[-1])
     ray_ids = np.repeat(np.arange(n_rays, dtype=np.int64), np.diff(offsets))
-    return RayBatch(directions=dirs[:n_rays], target_rgba=pixels[pix[:n_rays]], ray_offsets=offsets,
-                    positions=packed.positions[:n_samples], ray_ids=ray_ids)
+    return RayBatch(directions=dirs[:n_rays], target_rgba=pixels[pix[:n_pixels]], ray_offsets=offsets,
+                    positions=packed.positions[:n_samples], ray_ids=ray_ids, rays_per_pixel=rays_per_pixel)
+
+
+def pixel_means(ray_values: np.ndarray, rays_per_pixel: int) -> np.ndarray:
+    """(n_pixels * k, C) per-ray values -> (n_pixels, C) means over each pixel's k consecutive rays."""
+    if rays_per_pixel == 1:
+        return ray_values
+    n_pixels = ray_values.shape[0] // rays_per_pixel
+    return ray_values.reshape(n_pixels, rays_per_pixel, -1).mean(axis=1, dtype=ray_values.dtype)
+
+
+def pixel_loss_and_grad(ray_colors: np.ndarray, target: np.ndarray, rays_per_pixel: int, kind: str,
+                        delta: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """Loss of pixel colours that are means of k rays each, and its gradient per ray.
+
+    Parameters
+    ----------
+    ray_colors : (n_pixels * k, 3) float32, a pixel's k rays consecutive; target : (n_pixels, 3).
+
+    Returns
+    -------
+    loss (float), pixel_colors (n_pixels, 3), grad (n_pixels * k, 3) float32 = dloss/dray_colors.
+    """
+    pixel_colors = pixel_means(ray_colors, rays_per_pixel)
+    loss, grad_pixels = loss_and_grad(pixel_colors, target, kind, delta)
+    if rays_per_pixel == 1:
+        return loss, pixel_colors, grad_pixels
+    # d(mean of k rays)/d(ray) = 1/k
+    return loss, pixel_colors, np.repeat(grad_pixels / np.float32(rays_per_pixel), rays_per_pixel, axis=0)
 
 
 @dataclass
@@ -178,26 +237,34 @@ class Trainer:
         )
 
     def _forward_batch(self):
-        """Sample a batch and run the forward pass: (batch, fwd, colors, target, bg, loss, grad_colors)."""
+        """Sample a batch and run the forward pass.
+
+        Returns (batch, fwd, ray_colors (n_rays, 3), pixel_colors (n_pixels, 3), target (n_pixels, 3),
+        loss, grad_ray_colors (n_rays, 3)); the pixel arrays are the ray arrays with one ray per pixel.
+        """
         cfg = self.config
         model = self.model
         rng = self.rng
         batch = sample_ray_batch(model, self.scene, self.pixels, self.n_rays, rng, 2 * cfg.samples_per_step)
+        k = batch.rays_per_pixel
         sh = sh_encode(batch.directions)
         fwd = model.forward(batch.positions, sh, batch.ray_ids, self.hooks)
+        # One background per pixel, shared by its rays: the pixel mean composites over it too.
         if cfg.random_background:
-            bg = rng.random((batch.n_rays, 3), dtype=np.float32)
+            bg = rng.random((batch.n_pixels, 3), dtype=np.float32)
         else:
-            bg = np.ones((batch.n_rays, 3), dtype=np.float32)
-        colors, _ = composite(fwd.sigmas, fwd.rgbs, model.config.step_size, batch.ray_offsets, bg, TRANSMITTANCE_EPS)
+            bg = np.ones((batch.n_pixels, 3), dtype=np.float32)
+        ray_bg = bg if k == 1 else np.repeat(bg, k, axis=0)
+        ray_colors, _ = composite(fwd.sigmas, fwd.rgbs, model.config.step_size, batch.ray_offsets, ray_bg,
+                                  TRANSMITTANCE_EPS)
         alpha = batch.target_rgba[:, 3:4]
         target = batch.target_rgba[:, :3] * alpha + bg * (1.0 - alpha)
-        loss, grad_colors = loss_and_grad(colors, target, cfg.loss, cfg.huber_delta)
-        return batch, fwd, colors, target, loss, grad_colors
+        loss, pixel_colors, grad_rays = pixel_loss_and_grad(ray_colors, target, k, cfg.loss, cfg.huber_delta)
+        return batch, fwd, ray_colors, pixel_colors, target, loss, grad_rays
 
     def mean_loss(self, batches: int) -> float:
         """Mean training loss of the current model over `batches` fresh batches, without updating it."""
-        return float(np.mean([self._forward_batch()[4] for _ in range(batches)]))
+        return float(np.mean([self._forward_batch()[5] for _ in range(batches)]))
 
     def step(self, progress: float) -> StepStats:
         """One optimisation step at schedule progress `progress` in [0, 1]."""
@@ -205,10 +272,10 @@ class Trainer:
         model = self.model
         self._occupancy_step()
 
-        batch, fwd, colors, target, loss, grad_colors = self._forward_batch()
+        batch, fwd, ray_colors, pixel_colors, target, loss, grad_rays = self._forward_batch()
         n_rays, n_samples = batch.n_rays, batch.n_samples
         grad_sigmas, grad_rgbs = composite_backward(fwd.sigmas, fwd.rgbs, model.config.step_size, batch.ray_offsets,
-                                                    colors, grad_colors, TRANSMITTANCE_EPS)
+                                                    ray_colors, grad_rays, TRANSMITTANCE_EPS)
         if self.update_occupancy and cfg.occupancy_splat:
             model.occupancy.splat(batch.positions, fwd.sigmas, model.config.step_size)
         model.backward(fwd, grad_sigmas, grad_rgbs, self.grads, self.hooks)
@@ -220,7 +287,7 @@ class Trainer:
         wanted = int(cfg.samples_per_step / measured)
         self.n_rays = int(min(max(128, wanted // 128 * 128), cfg.max_rays))
         self.step_index += 1
-        mse = float(np.mean((colors - target) ** 2))
+        mse = float(np.mean((pixel_colors - target) ** 2))
         return StepStats(loss=loss, psnr=mse_to_psnr(mse), n_rays=n_rays, n_samples=n_samples, lr=lr)
 
 

@@ -27,7 +27,7 @@ def _non_default(cls):
     changes = {
         HashGridConfig: dict(n_levels=8, n_feat=4, log2_table_size=14, base_res=8, max_res=256),
         ModelConfig: dict(grid={"n_levels": 4}, hidden_width=32, geo_feat=8, density_logit_max=10.0,
-                          occupancy_res=32, step_size=0.01, render_substeps=3),
+                          occupancy_res=32, step_size=0.01, render_substeps=3, supersample=2),
         TrainConfig: dict(lr=3e-3, lr_decay_at=[0.6], lr_decay_factor=0.5, adam_beta1=0.8, adam_beta2=0.95,
                           adam_eps=1e-12, weight_decay=1e-5, samples_per_step=1024, initial_rays=256, max_rays=2048,
                           loss="mse", huber_delta=0.2, occupancy_decay=0.9, occupancy_threshold=0.02,
@@ -82,6 +82,8 @@ def test_hash_grid_ranges(kwargs, word):
     (dict(occupancy_res=100000), r"occupancy_res = 100000; valid: integer in \[1, 256\]"),
     (dict(hidden_width=1 << 20), r"hidden_width .* valid: integer in \[1, 1024\]"),
     (dict(render_substeps=10**9), "render_substeps"),
+    (dict(supersample=0), r"supersample = 0; valid: integer in \[1, 4\]"),
+    (dict(supersample=5), "supersample"), (dict(supersample=True), "supersample"),
     (dict(step_size=math.inf), r"step_size = inf; valid: a finite number in \(0, 1000\]"),
     (dict(density_logit_max=math.nan), "density_logit_max"),
     (dict(density_logit_max=1e30), "density_logit_max"),

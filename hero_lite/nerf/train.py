@@ -129,13 +129,10 @@ def sample_ray_batch(model: NGPModel, scene: Scene, pixels: np.ndarray, n_rays: 
     view = pix // (height * width)
     rem = pix % (height * width)
     rows, cols = rem // width, rem % width
-    if rays_per_pixel == 1:
-        origins, dirs = pixel_rays(scene.poses, scene.focal, height, width, view, rows + 0.5, cols + 0.5)
-    else:
-        subpixel = subpixel_offsets(model.config.supersample)
-        origins, dirs = pixel_rays(scene.poses, scene.focal, height, width, np.repeat(view, rays_per_pixel),
-                                   (rows[:, None] + subpixel[None, :, 0]).ravel(),
-                                   (cols[:, None] + subpixel[None, :, 1]).ravel())
+    subpixel = subpixel_offsets(model.config.supersample)  # [[0.5, 0.5]]: the pixel centre
+    origins, dirs = pixel_rays(scene.poses, scene.focal, height, width, np.repeat(view, rays_per_pixel),
+                               (rows[:, None] + subpixel[None, :, 0]).ravel(),
+                               (cols[:, None] + subpixel[None, :, 1]).ravel())
     n_rays = n_pixels * rays_per_pixel
     t_near, t_far = ray_aabb(origins, dirs, model.aabb)
     t_start = (t_near + rng.random(n_rays, dtype=np.float32) * np.float32(dt)).astype(np.float32)

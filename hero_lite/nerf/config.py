@@ -192,6 +192,9 @@ class TrainConfig:
     steps; `occupancy_carve` removes from the start the cells some training view sees through (its
     alpha is 0 there); `occupancy_splat` lets every training sample raise its cell's value, so a cell
     that rays keep hitting with density is not culled on one unlucky random point.
+
+    `supersample_from`: training uses one ray per pixel centre until this progress fraction, then
+    the model's s x s rays per pixel (`ModelConfig.supersample`; no effect when s = 1).
     """
 
     lr: float = 1e-2
@@ -212,6 +215,7 @@ class TrainConfig:
     occupancy_carve: bool = True
     occupancy_splat: bool = True
     random_background: bool = True
+    supersample_from: float = 0.0
 
     def __post_init__(self) -> None:
         if self.loss not in ("huber", "mse"):
@@ -233,6 +237,7 @@ class TrainConfig:
             "weight_decay": (self.weight_decay >= 0, ">= 0"),
             "lr_decay_factor": (0 < self.lr_decay_factor <= 1, "(0, 1]"),
             "occupancy_threshold": (self.occupancy_threshold >= 0, ">= 0"),
+            "supersample_from": (0 <= self.supersample_from <= 1, "[0, 1]"),
         }
         for key, (ok, valid) in ranges.items():
             if not ok:

@@ -112,24 +112,27 @@ def subpixel_offsets(supersample: int) -> np.ndarray:
 
 
 def sample_ray_batch(model: NGPModel, scene: Scene, pixels: np.ndarray, n_rays: int, rng: np.random.Generator,
-                     max_samples: int) -> RayBatch:
+                     max_samples: int, supersample: int | None = None) -> RayBatch:
     """Random pixels of random views, s x s rays each, jittered marching with occupancy skipping.
 
     Parameters
     ----------
     pixels : (n_views * H * W, 4) float32, the scene's images flattened.
-    n_rays : rays wanted; n_rays // s^2 pixels (at least one), s = model.config.supersample.
+    n_rays : rays wanted; n_rays // s^2 pixels (at least one).
     max_samples : keep whole pixels up to this many samples, so a bad ray-count guess cannot blow memory.
+    supersample : s, rays per pixel along each axis; None takes model.config.supersample.
     """
     dt = model.config.step_size
-    rays_per_pixel = model.config.supersample**2
+    if supersample is None:
+        supersample = model.config.supersample
+    rays_per_pixel = supersample**2
     n_pixels = max(n_rays // rays_per_pixel, 1)
     n_views, height, width = scene.images.shape[:3]
     pix = rng.integers(0, n_views * height * width, size=n_pixels, dtype=np.int64)
     view = pix // (height * width)
     rem = pix % (height * width)
     rows, cols = rem // width, rem % width
-    subpixel = subpixel_offsets(model.config.supersample)  # [[0.5, 0.5]]: the pixel centre
+    subpixel = subpixel_offsets(supersample)  # [[0.5, 0.5]]: the pixel centre
     origins, dirs = pixel_rays(scene.poses, scene.focal, height, width, np.repeat(view, rays_per_pixel),
                                (rows[:, None] + subpixel[None, :, 0]).ravel(),
                                (cols[:, None] + subpixel[None, :, 1]).ravel())
@@ -233,8 +236,8 @@ class Trainer:
             mask=self.hull,
         )
 
-    def _forward_batch(self):
-        """Sample a batch and run the forward pass.
+    def _forward_batch(self, supersample: int | None = None):
+        """Sample a batch (s x s rays per pixel, None: the model's s) and run the forward pass.
 
         Returns (batch, fwd, ray_colors (n_rays, 3), pixel_colors (n_pixels, 3), target (n_pixels, 3),
         loss, grad_ray_colors (n_rays, 3)); the pixel arrays are the ray arrays with one ray per pixel.
@@ -242,7 +245,8 @@ class Trainer:
         cfg = self.config
         model = self.model
         rng = self.rng
-        batch = sample_ray_batch(model, self.scene, self.pixels, self.n_rays, rng, 2 * cfg.samples_per_step)
+        batch = sample_ray_batch(model, self.scene, self.pixels, self.n_rays, rng, 2 * cfg.samples_per_step,
+                                 supersample)
         k = batch.rays_per_pixel
         sh = sh_encode(batch.directions)
         fwd = model.forward(batch.positions, sh, batch.ray_ids, self.hooks)
@@ -269,7 +273,10 @@ class Trainer:
         model = self.model
         self._occupancy_step()
 
-        batch, fwd, ray_colors, pixel_colors, target, loss, grad_rays = self._forward_batch()
+        # One ray per pixel before `supersample_from`: it clears empty space and fits the coarse
+        # field at a quarter of the cost per pixel (2x2), then the model's s x s rays sharpen it.
+        supersample = model.config.supersample if progress >= cfg.supersample_from else 1
+        batch, fwd, ray_colors, pixel_colors, target, loss, grad_rays = self._forward_batch(supersample)
         n_rays, n_samples = batch.n_rays, batch.n_samples
         grad_sigmas, grad_rgbs = composite_backward(fwd.sigmas, fwd.rgbs, model.config.step_size, batch.ray_offsets,
                                                     ray_colors, grad_rays, TRANSMITTANCE_EPS)

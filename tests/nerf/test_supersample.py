@@ -13,7 +13,7 @@ from hero_lite.nerf.evaluate import block_mean, evaluate, render_view, view_rays
 from hero_lite.nerf.metrics import psnr
 from hero_lite.nerf.model import PARAM_NAMES, NGPModel
 from hero_lite.nerf.trace import trace_view
-from hero_lite.nerf.train import (loss_and_grad, pixel_loss_and_grad, pixel_means, sample_ray_batch,
+from hero_lite.nerf.train import (Trainer, loss_and_grad, pixel_loss_and_grad, pixel_means, sample_ray_batch,
                                   subpixel_offsets, train)
 from hero_lite.scenes.cameras import camera_rays, pixel_rays
 from hero_lite.search.workload import workload_from_trace
@@ -174,3 +174,30 @@ def test_supersampled_training_is_deterministic_and_learns(tiny_scenes):
     images = test.rgb((1.0, 1.0, 1.0)).astype(np.float64)
     mean_colour = float(np.mean([psnr(np.broadcast_to(im.mean(axis=(0, 1)), im.shape), im) for im in images]))
     assert evaluate(a, test, with_ssim=False).psnr > mean_colour + 4.0
+
+
+def _trained_steps(model_config, train_config, scene, progresses):
+    """Parameters after one Trainer step at each progress in `progresses` (seed 9)."""
+    model = NGPModel.create(model_config, scene.aabb, np.random.default_rng(9))
+    trainer = Trainer(model, scene, train_config, np.random.default_rng(9))
+    for progress in progresses:
+        trainer.step(progress)
+    return model.params
+
+
+def test_training_switches_from_one_ray_to_s_by_s_at_supersample_from(tiny_scenes):
+    scene = tiny_scenes[0]
+    one_ray = dataclasses.replace(SMALL_MODEL, supersample=1)
+    late = dataclasses.replace(SMALL_TRAIN, supersample_from=0.5)
+    before = [0.0, 0.2, 0.49]
+    # Before the switch the s = 2 model trains exactly as the one-ray model does ...
+    expected = _trained_steps(one_ray, late, scene, before)
+    got = _trained_steps(SMALL_MODEL, late, scene, before)
+    for name in PARAM_NAMES:
+        np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
+    # ... and from it on as one supersampled from the start, which it differs from before.
+    from_start = _trained_steps(SMALL_MODEL, SMALL_TRAIN, scene, before)
+    assert not np.array_equal(from_start["hash_table"], got["hash_table"])
+    once_switched = _trained_steps(SMALL_MODEL, late, scene, [0.5, 0.7])
+    np.testing.assert_array_equal(once_switched["hash_table"],
+                                  _trained_steps(SMALL_MODEL, SMALL_TRAIN, scene, [0.5, 0.7])["hash_table"])

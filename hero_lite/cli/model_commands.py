@@ -10,11 +10,10 @@ import click
 
 from hero_lite.cli.group import UserError, cli, friendly_errors
 from hero_lite.cli.options import (check_outputs, downscale_option, force_option, json_option, scene_dir_argument,
-                                   seed_option, write_json)
+                                   seed_option, supersample_option, write_json)
 
 
 MAX_TRAIN_SECONDS = 30 * 24 * 3600.0  # a month: beyond it, --seconds is a typo
-MAX_SUPERSAMPLE = 4  # hero_lite.nerf.config.MAX_SUPERSAMPLE (not imported: --help stays fast)
 
 
 @cli.command()
@@ -23,9 +22,7 @@ MAX_SUPERSAMPLE = 4  # hero_lite.nerf.config.MAX_SUPERSAMPLE (not imported: --he
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="Train for this many steps (bit-reproducible).")
 @click.option("--seconds", type=click.FloatRange(min=0, min_open=True, max=MAX_TRAIN_SECONDS), default=None,
               help="Train for this much wall-clock time.")
-@click.option("--supersample", type=click.IntRange(1, MAX_SUPERSAMPLE), default=1, show_default=True,
-              help="Rays per pixel along each axis: train and render every pixel as the mean of N x N rays "
-                   "(2 for detail about a pixel wide; N^2 times the rays, and the latency, of a frame).")
+@supersample_option
 @downscale_option
 @seed_option
 @json_option

@@ -47,6 +47,16 @@ _DOWNSCALE_HELP = ("Read SCENE_DIR's images at 1/N of their size: N divides the 
                    "NeRF-synthetic's 800x800 views at 100x100.")
 
 
+MAX_SUPERSAMPLE = 4  # hero_lite.nerf.config.MAX_SUPERSAMPLE (not imported: --help stays fast)
+
+
+def supersample_option(fn):
+    """--supersample N of the commands that train a model (`ModelConfig.supersample`)."""
+    return click.option("--supersample", type=click.IntRange(1, MAX_SUPERSAMPLE), default=1, show_default=True,
+                        help="Rays per pixel along each axis: train and render every pixel as the mean of N x N rays "
+                             "(2 for detail about a pixel wide; N^2 times the rays, and the latency, of a frame).")(fn)
+
+
 def downscale_option(fn):
     """--downscale N of every command that reads a scene (`hero_lite.scenes.load_scene`'s downscale)."""
     return click.option("--downscale", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",

@@ -10,7 +10,8 @@ import click
 
 from hero_lite.cli.group import UserError, cli, friendly_errors
 from hero_lite.cli.options import (budgets_given, check_outputs, force_option, json_option, scene_dir_argument,
-                                   search_downscale_option, search_options, search_seed_option, write_json)
+                                   search_downscale_option, search_options, search_seed_option, supersample_option,
+                                   write_json)
 
 
 def _search_progress(bar, state):
@@ -136,15 +137,17 @@ def _echo_summary(summary: dict, out_dir: str) -> None:
 @click.option("--resume", is_flag=True,
               help="Continue the run in OUT: keep its checkpoint (if trained on SCENE_DIR as it is now, at the "
                    "same --downscale), continue its search.")
+@supersample_option
 @search_downscale_option
 @search_seed_option
 @json_option
 @force_option
 @friendly_errors
 def run(scene_dir, out_dir, latency_budget, area_budget, energy_budget, size_budget, accel, episodes, point_set,
-        area_mode, qat_steps, reward, config_path, train_steps, quick, resume, downscale, seed, json_path,
+        area_mode, qat_steps, reward, config_path, train_steps, quick, resume, supersample, downscale, seed, json_path,
         force) -> None:
     """The main job: train the fp32 NeRF, search a policy, write the summary and pictures."""
+    from hero_lite.nerf.config import ModelConfig
     from hero_lite.nerf.pipeline import train_run
     from hero_lite.runfolder import claimed
     from hero_lite.search.run import check_budget_before_training, main_job, trained_checkpoint
@@ -156,13 +159,14 @@ def run(scene_dir, out_dir, latency_budget, area_budget, energy_budget, size_bud
         train_steps = QUICK_TRAIN_STEPS if quick else 2000
     check_outputs({"SCENE_DIR": scene_dir, "--config": config_path}, {"--json": json_path})
     with claimed(out_dir, "run", resume=resume, force=force):
-        checkpoint = trained_checkpoint(out_dir, scene_dir, config.scene_downscale)
+        checkpoint = trained_checkpoint(out_dir, scene_dir, config.scene_downscale, supersample)
         if checkpoint is not None:
             click.echo(f"reusing {checkpoint}")
         else:
-            check_budget_before_training(scene_dir, config)
+            check_budget_before_training(scene_dir, config, supersample)
             with click.progressbar(length=train_steps, label="training fp32", file=sys.stderr) as bar:
                 metrics = train_run(scene_dir, out_dir, steps=train_steps, seed=config.seed,
+                                    model_config=ModelConfig(supersample=supersample),
                                     progress=lambda step, stats: bar.update(1), scene_downscale=config.scene_downscale)
             click.echo(f"fp32: {metrics['steps']} steps in {metrics['train_seconds']:.0f} s, "
                        f"test PSNR {metrics['test_psnr']:.2f} dB")

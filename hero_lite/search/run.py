@@ -48,11 +48,12 @@ def draw_pictures(checkpoint: str, quantized: str, scene_dir: str, out_dir: str,
 GENERIC_FRAME_MARGIN = {"latency_ms": 0.9, "energy_uj": 0.9}
 
 
-def check_budget_before_training(scene_dir: str, config: SearchConfig) -> None:
+def check_budget_before_training(scene_dir: str, config: SearchConfig, supersample: int = 1) -> None:
     """Raise `BudgetUnreachable` when a budget is out of reach before any model is trained.
 
     Prices the reference and minimum-bits policies on a generic frame of the scene's size (a
-    sphere, `accel.synthetic_workload`) with the default model. Model size and area do not depend
+    sphere, `accel.synthetic_workload`; supersample x supersample rays per pixel, the frame of a
+    model with that `ModelConfig.supersample`) with the default model. Model size and area do not depend
     on the frame and are checked exactly; latency and energy only when the budget is below 0.9x of
     the generic floor, so that a budget the trained model can meet is never refused here (the
     exact check follows on the trained model, before the search). Points of the 'caq' set and
@@ -64,20 +65,21 @@ def check_budget_before_training(scene_dir: str, config: SearchConfig) -> None:
     model_config = ModelConfig()
     accel = load_config(config.accel)
     points = search_points(model_config, config, accel)
-    workloads = [synthetic_workload(views.width, views.height, focal_px=views.focal)]
+    width, height = views.width * supersample, views.height * supersample
+    workloads = [synthetic_workload(width, height, focal_px=views.focal * supersample)]
     reference = uniform_policy(model_config, config.reference_bits, min(config.reference_bits, 8), "hero")
     reference_cost = policy_cost(workloads, reference, accel, area_mode=config.area_mode).to_dict()
     floor = policy_cost(workloads, {p.name: p.min_bits for p in points}, accel, area_mode=config.area_mode).to_dict()
     check_reachable(Budget.resolve(config.budgets, reference_cost), floor, reference_cost, accel.name,
-                    slack=GENERIC_FRAME_MARGIN, frame=f"a generic {views.width}x{views.height} frame")
+                    slack=GENERIC_FRAME_MARGIN, frame=f"a generic {width}x{height} frame")
 
 
-def trained_checkpoint(out_dir: str, scene_dir: str, scene_downscale: int = 1) -> str | None:
+def trained_checkpoint(out_dir: str, scene_dir: str, scene_downscale: int = 1, supersample: int = 1) -> str | None:
     """`out_dir/checkpoint.h5` when a finished training run in `out_dir` was trained on the scene
     as it is now (its files' digest, recorded in `config.json`) at the same `scene_downscale`
-    (recorded there too; a folder without the record was trained at 1), None when there is no
-    checkpoint. Raises ValueError for a checkpoint trained on another scene or at another
-    downscale, or with no record of its scene."""
+    and `supersample` (recorded there too; a folder without the record was trained at 1), None
+    when there is no checkpoint. Raises ValueError for a checkpoint trained on another scene, at
+    another downscale or supersample, or with no record of its scene."""
     checkpoint = os.path.join(out_dir, "checkpoint.h5")
     if not os.path.exists(checkpoint):
         return None
@@ -86,14 +88,18 @@ def trained_checkpoint(out_dir: str, scene_dir: str, scene_downscale: int = 1) -
         with open(config_path) as f:
             recorded = json.load(f)
         recorded_digest, recorded_downscale = recorded.get("scene_digest"), recorded.get("scene_downscale", 1)
+        recorded_supersample = recorded.get("model", {}).get("supersample", 1)
     except (OSError, ValueError, AttributeError):
-        recorded_digest = recorded_downscale = None
+        recorded_digest = recorded_downscale = recorded_supersample = None
     if recorded_digest != folder_digest(scene_dir):
         raise ValueError(f"{checkpoint} was not trained on {scene_dir} as it is now (no or another scene digest in "
                          f"{config_path}); use another --out")
     if recorded_downscale != scene_downscale:
         raise ValueError(f"{checkpoint} was trained at --downscale {recorded_downscale}, not {scene_downscale} "
                          f"({config_path}); use the same --downscale or another --out")
+    if recorded_supersample != supersample:
+        raise ValueError(f"{checkpoint} was trained at --supersample {recorded_supersample}, not {supersample} "
+                         f"({config_path}); use the same --supersample or another --out")
     return checkpoint
 
 

@@ -18,7 +18,9 @@ thread pools are those of a fresh `hero-lite train`.
 `--set KEY=VALUE` (repeatable) overrides a TrainConfig key in every child, e.g.
 `occupancy_threshold=0` to train and render without culling empty space; `--model-set KEY=VALUE`
 overrides a ModelConfig key, e.g. `supersample=2` for 2x2 rays per pixel in training and evaluation
-(`eval_rays_per_s` and `eval_mean_samples_per_ray` then count every ray, four per pixel).
+(`eval_rays_per_s` and `eval_mean_samples_per_ray` then count every ray, four per pixel; training
+uses one ray per pixel for the first `supersample_from` of the budget, `--set supersample_from=0`
+for 2x2 rays from the start).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ One step (instant-ngp / nerfacc recipe: NGP paper section 4, instant-ngp `testbe
 1. occupancy update on the instant-ngp schedule (all cells for the first 256 steps, which cull
    none; cells the training views see through are carved at the start), see `occupancy`;
 2. random pixels of random training views, one ray through each pixel centre (or the mean of
-   s x s rays through sub-pixel centres, `ModelConfig.supersample`), jittered constant-step
+   s x s rays through sub-pixel centres, `ModelConfig.supersample`, from progress
+   `TrainConfig.supersample_from` on), jittered constant-step
    marching with empty-space skipping, packed samples;
 3. forward, compositing over a random background per pixel (the target is composited over the same
    colour, which forces zero density where the background shows);
@@ -273,8 +274,7 @@ class Trainer:
         model = self.model
         self._occupancy_step()
 
-        # One ray per pixel before `supersample_from`: it clears empty space and fits the coarse
-        # field at a quarter of the cost per pixel (2x2), then the model's s x s rays sharpen it.
+        # One ray per pixel before `supersample_from` (see TrainConfig), then the model's s x s rays.
         supersample = model.config.supersample if progress >= cfg.supersample_from else 1
         batch, fwd, ray_colors, pixel_colors, target, loss, grad_rays = self._forward_batch(supersample)
         n_rays, n_samples = batch.n_rays, batch.n_samples

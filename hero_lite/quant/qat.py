@@ -22,8 +22,11 @@ QAT_LR = 1e-3  # a tenth of the fp32 rate, like CAQ's QAT (CAQ code `nerf/utils.
 
 
 def qat_config(lr: float = QAT_LR, samples_per_step: int = 1 << 16) -> TrainConfig:
-    """Training config of QAT: the fp32 recipe with a tenth of its learning rate."""
-    return TrainConfig(lr=lr, samples_per_step=samples_per_step)
+    """Training config of QAT: the fp32 recipe with a tenth of its learning rate.
+
+    A fine-tune trains a supersampled model with its s x s rays from the first step (no one-ray start).
+    """
+    return TrainConfig(lr=lr, samples_per_step=samples_per_step, supersample_from=0.0)
 
 
 def quantization_aware_training(model: NGPModel, scene: Scene, hooks: FakeQuantHooks, steps: int,

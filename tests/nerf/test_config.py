@@ -32,7 +32,7 @@ def _non_default(cls):
                           adam_eps=1e-12, weight_decay=1e-5, samples_per_step=1024, initial_rays=256, max_rays=2048,
                           loss="mse", huber_delta=0.2, occupancy_decay=0.9, occupancy_threshold=0.02,
                           occupancy_warmup_steps=16, occupancy_carve=False, occupancy_splat=False,
-                          random_background=False, supersample_from=0.25),
+                          random_background=False, supersample_from=0.5),
     }[cls]
     assert set(changes) == {f.name for f in dataclasses.fields(cls)}, "a config key is missing from this test"
     return changes

@@ -189,6 +189,7 @@ def test_training_switches_from_one_ray_to_s_by_s_at_supersample_from(tiny_scene
     scene = tiny_scenes[0]
     one_ray = dataclasses.replace(SMALL_MODEL, supersample=1)
     late = dataclasses.replace(SMALL_TRAIN, supersample_from=0.5)
+    early = dataclasses.replace(SMALL_TRAIN, supersample_from=0.0)
     before = [0.0, 0.2, 0.49]
     # Before the switch the s = 2 model trains exactly as the one-ray model does ...
     expected = _trained_steps(one_ray, late, scene, before)
@@ -196,8 +197,14 @@ def test_training_switches_from_one_ray_to_s_by_s_at_supersample_from(tiny_scene
     for name in PARAM_NAMES:
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
     # ... and from it on as one supersampled from the start, which it differs from before.
-    from_start = _trained_steps(SMALL_MODEL, SMALL_TRAIN, scene, before)
+    from_start = _trained_steps(SMALL_MODEL, early, scene, before)
     assert not np.array_equal(from_start["hash_table"], got["hash_table"])
     once_switched = _trained_steps(SMALL_MODEL, late, scene, [0.5, 0.7])
     np.testing.assert_array_equal(once_switched["hash_table"],
-                                  _trained_steps(SMALL_MODEL, SMALL_TRAIN, scene, [0.5, 0.7])["hash_table"])
+                                  _trained_steps(SMALL_MODEL, early, scene, [0.5, 0.7])["hash_table"])
+
+
+def test_a_quantization_aware_fine_tune_trains_with_the_models_rays_from_the_first_step():
+    from hero_lite.quant.qat import qat_config
+
+    assert TrainConfig().supersample_from > 0 and qat_config().supersample_from == 0.0

@@ -136,7 +136,7 @@ def _echo_summary(summary: dict, out_dir: str) -> None:
                    f"{QUICK_SEARCH['episodes']} short episodes, one short final fine-tune (options still override).")
 @click.option("--resume", is_flag=True,
               help="Continue the run in OUT: keep its checkpoint (if trained on SCENE_DIR as it is now, at the "
-                   "same --downscale), continue its search.")
+                   "same --downscale and --supersample), continue its search.")
 @supersample_option
 @search_downscale_option
 @search_seed_option

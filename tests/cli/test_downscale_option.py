@@ -13,21 +13,13 @@ from hero_lite.cli import cli
 from hero_lite.runfolder import MARKER, folder_digest
 from hero_lite.scenes import look_at, save_scene
 from hero_lite.search.hero import SearchConfig, changed_settings, input_digests
+from tests.cli._errors import one_error_line
 
 SCENE_COMMANDS = {"train", "eval", "render", "quantize", "simulate", "search", "run", "compare"}
 
 
 def _invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def _one_error_line(result, *needles):
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.stderr
-    for needle in needles:
-        assert needle in errors[0], (needle, errors[0])
 
 
 def _commands(group, prefix=()):
@@ -75,15 +67,15 @@ def test_eval_and_render_read_the_scene_downscaled(tmp_path, scene_16, small_che
 
 
 def test_a_downscale_that_does_not_divide_is_one_line(scene_16, small_checkpoint):
-    _one_error_line(_invoke("eval", small_checkpoint, scene_16, "--downscale", 3),
-                    "r_0.png: image 16x16 is not divisible by downscale 3", "2, 4, 8, 16")
+    one_error_line(_invoke("eval", small_checkpoint, scene_16, "--downscale", 3),
+                   "r_0.png: image 16x16 is not divisible by downscale 3", "2, 4, 8, 16")
     result = _invoke("eval", small_checkpoint, scene_16, "--downscale", 0)
     assert result.exit_code == 2 and "--downscale" in result.stderr and "Traceback" not in result.output
 
 
 def test_simulate_synthetic_takes_no_downscale():
-    _one_error_line(_invoke("simulate", "--synthetic", "--uniform", 8, "--downscale", 2),
-                    "--synthetic takes no CHECKPOINT, SCENE_DIR or --downscale")
+    one_error_line(_invoke("simulate", "--synthetic", "--uniform", 8, "--downscale", 2),
+                   "--synthetic takes no CHECKPOINT, SCENE_DIR or --downscale")
 
 
 def test_train_records_the_downscale(tmp_path, scene_16):
@@ -106,9 +98,9 @@ def _started_search(out_dir, checkpoint, scene, config):
 def test_search_resume_at_another_downscale_is_refused(tmp_path, scene_16, small_checkpoint):
     out_dir = tmp_path / "search"
     _started_search(out_dir, small_checkpoint, scene_16, SearchConfig())
-    _one_error_line(_invoke("search", small_checkpoint, scene_16, "--out", out_dir, "--resume", "--downscale", 2),
-                    f"--resume: {out_dir} was started with other settings (scene_downscale 1 -> 2;",
-                    "config.json")
+    one_error_line(_invoke("search", small_checkpoint, scene_16, "--out", out_dir, "--resume", "--downscale", 2),
+                   f"--resume: {out_dir} was started with other settings (scene_downscale 1 -> 2;",
+                   "config.json")
     saved = json.loads((out_dir / "config.json").read_text())
     assert saved["search"]["scene_downscale"] == 1
 
@@ -128,8 +120,8 @@ def test_run_resume_refuses_a_checkpoint_trained_at_another_downscale(tmp_path, 
     (out_dir / "checkpoint.h5").write_bytes(small_checkpoint.read_bytes())
     (out_dir / "config.json").write_text(json.dumps({"scene_digest": folder_digest(str(scene_16)),
                                                      "scene_downscale": 1}))
-    _one_error_line(_invoke("run", scene_16, "--out", out_dir, "--resume", "--downscale", 2),
-                    "was trained at --downscale 1, not 2", "use the same --downscale or another --out")
+    one_error_line(_invoke("run", scene_16, "--out", out_dir, "--resume", "--downscale", 2),
+                   "was trained at --downscale 1, not 2", "use the same --downscale or another --out")
 
 
 def test_search_config_file_sets_scene_downscale_and_the_option_overrides_it(tmp_path):

@@ -13,6 +13,7 @@ from hero_lite.nerf.checkpoint import load_checkpoint
 from hero_lite.nerf.config import MAX_SUPERSAMPLE
 from hero_lite.quant.run import load_any_checkpoint
 from hero_lite.runfolder import MARKER, folder_digest
+from tests.cli._errors import one_error_line
 
 TINY = Path(__file__).resolve().parents[2] / "scenes" / "tiny"
 
@@ -46,16 +47,7 @@ def test_supersample_out_of_range_is_one_error_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def _one_error_line(result, *needles):
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.stderr
-    for needle in needles:
-        assert needle in errors[0], (needle, errors[0])
-
-
-def test_run_with_supersample_trains_it_and_prices_its_frame(tmp_path):
+def test_run_with_supersample_trains_and_searches_that_model(tmp_path):
     out = tmp_path / "run"
     config = tmp_path / "small.toml"
     config.write_text("episodes = 2\nqat_steps = 2\nqat_samples = 4096\nfinal_qat_steps = 2\nval_views = 1\n"
@@ -73,7 +65,7 @@ def test_run_with_supersample_trains_it_and_prices_its_frame(tmp_path):
 def test_run_checks_the_budget_on_a_frame_of_every_ray(tmp_path):
     # tiny is 64x64: with 2x2 rays per pixel the generic frame has 128x128 rays
     result = _invoke("run", TINY, "--out", tmp_path / "run", "--latency-budget", "0.3x", "--supersample", 2)
-    _one_error_line(result, "out of reach on edge", "generic 128x128 frame")
+    one_error_line(result, "out of reach on edge", "generic 128x128 frame")
     assert not (tmp_path / "run").exists()
 
 
@@ -84,5 +76,5 @@ def test_run_resume_refuses_a_checkpoint_trained_at_another_supersample(tmp_path
     (out_dir / "checkpoint.h5").write_bytes(b"")  # refused before it is read
     (out_dir / "config.json").write_text(json.dumps({"scene_digest": folder_digest(str(TINY)), "scene_downscale": 1,
                                                      "model": {"supersample": 2}}))
-    _one_error_line(_invoke("run", TINY, "--out", out_dir, "--resume"),
-                    "was trained at --supersample 2, not 1", "use the same --supersample or another --out")
+    one_error_line(_invoke("run", TINY, "--out", out_dir, "--resume"),
+                   "was trained at --supersample 2, not 1", "use the same --supersample or another --out")

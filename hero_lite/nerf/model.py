@@ -158,7 +158,8 @@ class NGPModel:
 
     # ------------------------------------------------------------------ forward / backward
 
-    def forward(self, positions: np.ndarray, sh_per_ray: np.ndarray, ray_ids: np.ndarray, hooks: QuantHooks | None = None) -> ForwardPass:
+    def forward(self, positions: np.ndarray, sh_per_ray: np.ndarray, ray_ids: np.ndarray, hooks: QuantHooks | None = None,
+                features: np.ndarray | None = None) -> ForwardPass:
         """Densities and colours of samples, keeping what the backward pass needs.
 
         Parameters
@@ -167,6 +168,8 @@ class NGPModel:
         sh_per_ray : (n_rays, 16) float32 SH features of each ray's direction (`sh_encode`).
         ray_ids : (n_samples,) int64, the ray of each sample.
         hooks : QuantHooks or None (no quantization).
+        features : optional (n_samples, L*F) float32 hash-grid output of `positions` under the same
+            hooks (e.g. kept by `density(..., features_out=)`); None encodes them here.
 
         The returned arrays live in the model's workspace: they are overwritten by the next call.
         """
@@ -179,8 +182,11 @@ class NGPModel:
         p = self.params
         w_used = {name: hk.weight(name, p[param]) for name, param in WEIGHT_PARAMS.items()}
 
-        table = hk.table(p["hash_table"])
-        features = encode(positions, table, self.layout, out=ws.get("features", n, c.encoding_width))
+        if features is None:
+            table = hk.table(p["hash_table"])
+            features = encode(positions, table, self.layout, out=ws.get("features", n, c.encoding_width))
+        elif features.shape != (n, c.encoding_width):
+            raise ValueError(f"features must have shape {(n, c.encoding_width)}, got {features.shape}")
         features_q = hk.activation("act.encoding", features)
 
         density_hidden = ws.get("density_hidden", n, h)
@@ -310,8 +316,13 @@ class NGPModel:
             rgbs[start:stop] = fwd.rgbs
         return sigmas, rgbs
 
-    def density(self, positions: np.ndarray, hooks: QuantHooks | None = None, chunk: int = 1 << 16) -> np.ndarray:
-        """Densities of points (density MLP only), (n,) float32 in 1/world unit."""
+    def density(self, positions: np.ndarray, hooks: QuantHooks | None = None, chunk: int = 1 << 16,
+                features_out: np.ndarray | None = None) -> np.ndarray:
+        """Densities of points (density MLP only), (n,) float32 in 1/world unit.
+
+        features_out : optional C-contiguous (n, L*F) float32 array that receives the hash-grid
+            output of the points (what `forward(..., features=)` takes).
+        """
         hooks = hooks if hooks is not None and hooks.active else None
         hk = hooks or _IDENTITY
         c = self.config
@@ -321,11 +332,14 @@ class NGPModel:
         w0 = hk.weight("w.density0", p["density_w0"])
         w1 = hk.weight("w.density1", p["density_w1"])
         n = positions.shape[0]
+        if features_out is not None and (features_out.shape != (n, c.encoding_width) or not features_out.flags.c_contiguous):
+            raise ValueError(f"features_out must be a C-contiguous {(n, c.encoding_width)} array, got {features_out.shape}")
         sigmas = np.empty(n, dtype=np.float32)
         for start in range(0, n, chunk):
             stop = min(start + chunk, n)
             m = stop - start
-            features = encode(positions[start:stop], table, self.layout, out=ws.get("features", m, c.encoding_width))
+            out_rows = ws.get("features", m, c.encoding_width) if features_out is None else features_out[start:stop]
+            features = encode(positions[start:stop], table, self.layout, out=out_rows)
             features = hk.activation("act.encoding", features)
             hidden = ws.get("density_hidden", m, c.hidden_width)
             dense_forward(features, w0, hidden, True)

@@ -271,8 +271,8 @@ def live_samples(sigmas: np.ndarray, dt: float, ray_offsets: np.ndarray, eps: fl
 
     Later samples contribute nothing to the colour and get zero gradients from `composite_backward`,
     so a training step may drop them before the network runs (instant-ngp compacts its training
-    samples the same way; nerfacc's `early_stop_eps`). On a trained scene that is 55-75 % of the
-    marched samples.
+    samples the same way; nerfacc's `early_stop_eps`). On the bundled scenes, after 1000 steps,
+    they are 55-75 % of the marched samples.
 
     Parameters
     ----------

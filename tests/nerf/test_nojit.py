@@ -18,7 +18,8 @@ SCRIPT = textwrap.dedent(
 
     from hero_lite.nerf.config import HashGridConfig
     from hero_lite.nerf.hashgrid import HashGridLayout, corner_indices, encode, encode_backward, encode_reference
-    from hero_lite.nerf.render import composite, composite_backward, march_rays, ray_aabb, render_weights_from_density
+    from hero_lite.nerf.render import (composite, composite_backward, live_samples, march_rays, ray_aabb,
+                                       render_weights_from_density)
     from hero_lite.nerf.sh import sh_encode
 
     rng = np.random.default_rng(0)
@@ -61,6 +62,13 @@ SCRIPT = textwrap.dedent(
     down[i] -= eps
     fd = (np.sum(gc * composite(up, rgb, 0.05, offsets, bg)[0]) - np.sum(gc * composite(down, rgb, 0.05, offsets, bg)[0])) / (2 * eps)
     assert abs(gs[i] - fd) <= 1e-3 * (1 + abs(fd)), (gs[i], fd)
+    # live samples: an opaque sample ends its ray, and compositing the live ones gives the same colours
+    dense = sig.copy()
+    dense[4] = 1e4
+    index, live_offsets = live_samples(dense, 0.05, offsets, 1e-4)
+    assert np.diff(live_offsets).tolist() == [3, 0, 2] and index.tolist() == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(composite(dense[index], rgb[index], 0.05, live_offsets, bg, 1e-4)[0],
+                                  composite(dense, rgb, 0.05, offsets, bg, 1e-4)[0])
 
     # marching with a full grid: samples t_start + k dt
     o = np.array([[0, 0, 4]], np.float32)

@@ -73,7 +73,7 @@ class Adam:
         self.step_count = 0
         self._corrections = (np.zeros(0), np.zeros(0))
 
-    def _bias_corrections(self, t: int) -> tuple[np.ndarray, np.ndarray]:
+    def _correction_tables(self, t: int) -> tuple[np.ndarray, np.ndarray]:
         """Tables of 1 - beta1**t and 1 - beta2**t covering step t, doubled in length when outgrown."""
         if self._corrections[0].shape[0] <= t:
             n_steps = max(2 * t, 1024)
@@ -89,7 +89,7 @@ class Adam:
         for name, param in self.params.items():
             grad = grads[name]
             if name in self.sparse:
-                corrections1, corrections2 = self._bias_corrections(t)
+                corrections1, corrections2 = self._correction_tables(t)
                 _sparse_adam_kernel(param, grad, self.m[name], self.v[name], self.row_steps[name], np.float32(lr),
                                     np.float32(b1), np.float32(b2), np.float32(self.eps), corrections1, corrections2)
                 continue

@@ -7,7 +7,7 @@ from hero_lite.nerf.checkpoint import load_checkpoint
 from hero_lite.nerf.config import TrainConfig
 from hero_lite.nerf.render import TRANSMITTANCE_EPS, composite, composite_backward, live_samples
 from hero_lite.nerf.sh import sh_encode
-from hero_lite.nerf.train import Trainer, sample_ray_batch
+from hero_lite.nerf.train import Trainer
 
 
 def _rays(rng):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -28,7 +29,19 @@ from hero_lite.nerf.config import HashGridConfig
 
 PRIME_Y = 2654435761
 PRIME_Z = 805459861
-_BLOCK = 8192  # samples per parallel block of the forward kernel
+_BLOCK = 8192  # samples per parallel block of the forward kernel, at most
+
+
+def _balanced_block(n_samples: int, max_block: int = _BLOCK) -> int:
+    """Block size <= max_block that gives every thread of Numba's pool the same number of blocks.
+
+    (10,000 samples in blocks of 8,192 would leave one of two threads with 1,808.) Every sample
+    is computed alone, so the block size does not change any result.
+    """
+    threads = numba.get_num_threads()
+    n_blocks = -(-n_samples // max_block)
+    n_blocks = -(-n_blocks // threads) * threads
+    return max(1, -(-n_samples // n_blocks))
 
 
 @dataclass(frozen=True)
@@ -234,7 +247,8 @@ def encode(positions: np.ndarray, table: np.ndarray, layout: HashGridLayout, out
     width = layout.n_levels * layout.n_feat
     if out is None:
         out = np.empty((positions.shape[0], width), dtype=np.float32)
-    _encode_kernel(positions, table, layout.scales, layout.resolutions, layout.sizes, layout.offsets, layout.hashed, out, _BLOCK)
+    _encode_kernel(positions, table, layout.scales, layout.resolutions, layout.sizes, layout.offsets, layout.hashed, out,
+                   _balanced_block(positions.shape[0]))
     return out
 
 

@@ -256,3 +256,20 @@ def test_constant_table_gives_that_constant(xyz, value, config_index):
     table = np.full((layout.n_entries, layout.n_feat), value, dtype=np.float32)
     out = encode(np.array([xyz], dtype=np.float32), table, layout)
     np.testing.assert_allclose(out, value, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 10_000, 20_000, 70_000])
+def test_encode_blocks_are_even_shares_and_do_not_change_features(n, rng):
+    import numba
+
+    from hero_lite.nerf.hashgrid import _BLOCK, _balanced_block
+
+    block = _balanced_block(n)
+    blocks = -(-n // block)
+    assert block <= _BLOCK and blocks % numba.get_num_threads() in (0, blocks)
+    layout = HashGridLayout.from_config(CONFIGS[0])
+    table = init_table(layout, rng)
+    points = rng.random((n, 3)).astype(np.float32)
+    whole = encode(points, table, layout)
+    # every sample is computed alone: the features of a part equal those of the whole batch
+    np.testing.assert_array_equal(encode(points[n // 3:], table, layout), whole[n // 3:])

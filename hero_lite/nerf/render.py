@@ -294,6 +294,103 @@ def live_samples(sigmas: np.ndarray, dt: float, ray_offsets: np.ndarray, eps: fl
     return index, live_offsets
 
 
+# Samples per ray of each density round of `live_samples_in_rounds`, then the rest of every open ray.
+# Measured after 1000 steps with 2x2 rays (seed 0): (8, 8, 16) evaluates 60 % (lattice), 51 % (wires)
+# and 32 % (primitives) of the marched samples, where the live ones are 47 / 38 / 24 %.
+DENSITY_ROUNDS = (8, 8, 16)
+
+
+@njit(cache=True, parallel=True)
+def _live_round_kernel(sigmas, round_offsets, ray_index, dt, eps, trans, counts, open_rays):
+    # _live_counts_kernel's recurrence continued from each ray's transmittance of the last round
+    for k in prange(ray_index.shape[0]):
+        r = ray_index[k]
+        t_r = trans[r]
+        count = 0
+        for i in range(round_offsets[k], round_offsets[k + 1]):
+            if t_r < eps:
+                break
+            alpha = np.float32(1.0) - np.exp(-sigmas[i] * dt)
+            t_r *= np.float32(1.0) - alpha
+            count += 1
+        trans[r] = t_r
+        counts[r] += count
+        if t_r < eps:
+            open_rays[r] = False
+
+
+@dataclass
+class LiveSamples:
+    """Output of `live_samples_in_rounds`.
+
+    index : (n_live,) int64 live samples in packed order (a prefix of every ray), as `live_samples`.
+    live_offsets : (n_rays + 1,) int64, the rays' offsets into the live samples.
+    evaluated : (n_evaluated,) int64 the marched samples whose density was computed, in the order of
+        the `density` calls (a prefix of every ray, live samples included).
+    evaluated_sigmas : (n_evaluated,) float32 their densities, 1/world unit.
+    live_rows : (n_live,) int64 the row of each live sample in `evaluated`.
+    """
+
+    index: np.ndarray
+    live_offsets: np.ndarray
+    evaluated: np.ndarray
+    evaluated_sigmas: np.ndarray
+    live_rows: np.ndarray
+
+
+def live_samples_in_rounds(density: Callable[[np.ndarray], np.ndarray], ray_offsets: np.ndarray, dt: float,
+                           eps: float, rounds: tuple[int, ...] = DENSITY_ROUNDS) -> LiveSamples:
+    """`live_samples` without the densities of most samples behind each ray's termination.
+
+    Densities are computed in rounds: the next `rounds[j]` samples of every ray that is still open
+    (transmittance >= eps and samples left), then all remaining samples of the open rays. A ray's
+    samples after the round in which it terminates are never evaluated. The live samples are those
+    of `live_samples` on the densities of every sample, exactly (the same float32 recurrence).
+
+    Parameters
+    ----------
+    density : callable (sample indices (m,) int64 into the packed samples) -> (m,) float32
+        densities; called once per round in order, with the samples of each ray consecutive.
+    ray_offsets : (n_rays + 1,) int64; dt : step, world units; eps : `composite`'s threshold.
+    rounds : samples per ray of each round before the last (positive ints).
+    """
+    n_rays = ray_offsets.shape[0] - 1
+    starts, ends = ray_offsets[:-1], ray_offsets[1:]
+    next_sample = starts.copy()
+    trans = np.ones(n_rays, dtype=np.float32)
+    counts = np.zeros(n_rays, dtype=np.int64)
+    open_rays = ends > starts
+    rows = np.empty(int(ray_offsets[-1]), dtype=np.int64)
+    evaluated, evaluated_sigmas = [], []
+    n_evaluated = 0
+    for per_ray in (*rounds, None):
+        ray_index = np.flatnonzero(open_rays)
+        if ray_index.size == 0:
+            break
+        first = next_sample[ray_index]
+        left = ends[ray_index] - first
+        taken = left if per_ray is None else np.minimum(left, per_ray)
+        round_offsets = np.zeros(ray_index.size + 1, dtype=np.int64)
+        np.cumsum(taken, out=round_offsets[1:])
+        samples = np.arange(round_offsets[-1], dtype=np.int64) + np.repeat(first - round_offsets[:-1], taken)
+        sigmas = np.ascontiguousarray(density(samples), dtype=np.float32)
+        rows[samples] = n_evaluated + np.arange(samples.size, dtype=np.int64)
+        n_evaluated += samples.size
+        evaluated.append(samples)
+        evaluated_sigmas.append(sigmas)
+        _live_round_kernel(sigmas, round_offsets, ray_index, np.float32(dt), np.float32(eps), trans, counts, open_rays)
+        next_sample[ray_index] = first + taken
+        open_rays &= next_sample < ends
+    live_offsets = np.zeros(n_rays + 1, dtype=np.int64)
+    np.cumsum(counts, out=live_offsets[1:])
+    index = np.arange(live_offsets[-1], dtype=np.int64) + np.repeat(starts - live_offsets[:-1], counts)
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    return LiveSamples(index=index, live_offsets=live_offsets,
+                       evaluated=np.concatenate(evaluated) if evaluated else empty_i,
+                       evaluated_sigmas=np.concatenate(evaluated_sigmas) if evaluated else empty_f,
+                       live_rows=rows[index])
+
+
 def composite(sigmas: np.ndarray, rgbs: np.ndarray, dt: float, ray_offsets: np.ndarray, backgrounds: np.ndarray,
               eps: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Alpha-composite packed samples front to back, stopping a ray once T < eps.

@@ -33,8 +33,8 @@ from hero_lite.nerf.metrics import mse_to_psnr
 from hero_lite.nerf.model import ForwardPass, NGPModel
 from hero_lite.nerf.occupancy import carve_empty_cells, update_interval
 from hero_lite.nerf.optim import Adam
-from hero_lite.nerf.render import (TRANSMITTANCE_EPS, composite, composite_backward, live_samples, march_rays,
-                                   ray_aabb)
+from hero_lite.nerf.render import (TRANSMITTANCE_EPS, composite, composite_backward, live_samples_in_rounds,
+                                   march_rays, ray_aabb)
 from hero_lite.nerf.sh import sh_encode
 from hero_lite.scenes import Scene
 from hero_lite.scenes.cameras import pixel_rays
@@ -191,7 +191,10 @@ class BatchForward:
 
     Attributes
     ----------
-    marched : RayBatch of every marched sample; marched_sigmas : (n_samples,) float32 their densities.
+    marched : RayBatch of every marched sample.
+    evaluated : (n_evaluated,) int64 the marched samples whose density was computed (the live ones
+        and those of the density round in which their ray terminated; `live_samples_in_rounds`);
+        evaluated_sigmas : (n_evaluated,) float32 their densities, 1/world unit.
     live : RayBatch of the samples before each ray's early termination (same rays and pixels).
     fwd : ForwardPass of the live samples.
     ray_backgrounds, ray_colors : (n_rays, 3) float32, the colour behind each ray and the composited
@@ -200,7 +203,8 @@ class BatchForward:
     """
 
     marched: RayBatch
-    marched_sigmas: np.ndarray
+    evaluated: np.ndarray
+    evaluated_sigmas: np.ndarray
     live: RayBatch
     fwd: ForwardPass
     ray_backgrounds: np.ndarray
@@ -272,10 +276,10 @@ class Trainer:
     def _forward_batch(self, supersample: int | None = None) -> BatchForward:
         """Sample a batch (s x s rays per pixel, None: the model's s) and run the forward pass.
 
-        The density of every marched sample is computed first; only the samples before each ray's
-        early termination (`live_samples`) go through the whole network, with the hash features
-        already computed. The colours and gradients are those of the full batch: the other samples
-        contribute nothing to either.
+        Densities are computed first, in rounds along the rays until each ray terminates
+        (`live_samples_in_rounds`); only the samples before each ray's early termination go through
+        the whole network, with the hash features already computed. The colours and gradients are
+        those of the full batch: the other samples contribute nothing to either.
         """
         cfg = self.config
         model = self.model
@@ -285,12 +289,22 @@ class Trainer:
                                  supersample)
         k = batch.rays_per_pixel
         width = model.config.encoding_width
-        marched_features = ws.get("marched_features", batch.n_samples, width)
-        marched_sigmas = model.density(batch.positions, self.hooks, features_out=marched_features)
-        index, live_offsets = live_samples(marched_sigmas, model.config.step_size, batch.ray_offsets, TRANSMITTANCE_EPS)
-        live = RayBatch(directions=batch.directions, target_rgba=batch.target_rgba, ray_offsets=live_offsets,
+        # hash features of the evaluated samples, in evaluation order
+        evaluated_features = ws.get("evaluated_features", batch.n_samples, width)
+        n_evaluated = 0
+
+        def density_of(samples):
+            nonlocal n_evaluated
+            rows = evaluated_features[n_evaluated:n_evaluated + samples.shape[0]]
+            n_evaluated += samples.shape[0]
+            return model.density(batch.positions[samples], self.hooks, features_out=rows)
+
+        found = live_samples_in_rounds(density_of, batch.ray_offsets, model.config.step_size, TRANSMITTANCE_EPS)
+        index = found.index
+        live = RayBatch(directions=batch.directions, target_rgba=batch.target_rgba, ray_offsets=found.live_offsets,
                         positions=batch.positions[index], ray_ids=batch.ray_ids[index], rays_per_pixel=k)
-        live_features = np.take(marched_features, index, axis=0, out=ws.get("live_features", live.n_samples, width))
+        live_features = np.take(evaluated_features, found.live_rows, axis=0,
+                                out=ws.get("live_features", live.n_samples, width))
         sh = sh_encode(batch.directions)
         fwd = model.forward(live.positions, sh, live.ray_ids, self.hooks, features=live_features)
         # One background per pixel, shared by its rays: the pixel mean composites over it too.
@@ -304,7 +318,8 @@ class Trainer:
         alpha = batch.target_rgba[:, 3:4]
         target = batch.target_rgba[:, :3] * alpha + bg * (1.0 - alpha)
         loss, pixel_colors, grad_rays = pixel_loss_and_grad(ray_colors, target, k, cfg.loss, cfg.huber_delta)
-        return BatchForward(marched=batch, marched_sigmas=marched_sigmas, live=live, fwd=fwd,
+        return BatchForward(marched=batch, evaluated=found.evaluated, evaluated_sigmas=found.evaluated_sigmas,
+                            live=live, fwd=fwd,
                             ray_backgrounds=ray_bg, ray_colors=ray_colors,
                             pixel_colors=pixel_colors, target=target, loss=loss, grad_ray_colors=grad_rays)
 
@@ -326,7 +341,7 @@ class Trainer:
         grad_sigmas, grad_rgbs = composite_backward(fwd.sigmas, fwd.rgbs, model.config.step_size, out.live.ray_offsets,
                                                     out.ray_colors, out.grad_ray_colors, TRANSMITTANCE_EPS)
         if self.update_occupancy and cfg.occupancy_splat:
-            model.occupancy.splat(out.marched.positions, out.marched_sigmas, model.config.step_size)
+            model.occupancy.splat(out.marched.positions[out.evaluated], out.evaluated_sigmas, model.config.step_size)
         model.backward(fwd, grad_sigmas, grad_rgbs, self.grads, self.hooks)
         lr = learning_rate(cfg, progress)
         self.optimizer.step(self.grads, lr)

@@ -1,11 +1,13 @@
-"""Only the samples before early termination go through the network in training (`live_samples`)."""
+"""Only the samples before early termination go through the network in training (`live_samples`,
+`live_samples_in_rounds`)."""
 
 import numpy as np
 import pytest
 
 from hero_lite.nerf.checkpoint import load_checkpoint
 from hero_lite.nerf.config import TrainConfig
-from hero_lite.nerf.render import TRANSMITTANCE_EPS, composite, composite_backward, live_samples
+from hero_lite.nerf.render import (TRANSMITTANCE_EPS, composite, composite_backward, live_samples,
+                                   live_samples_in_rounds)
 from hero_lite.nerf.sh import sh_encode
 from hero_lite.nerf.train import Trainer
 
@@ -62,6 +64,45 @@ def test_without_termination_every_sample_is_live():
     np.testing.assert_array_equal(live_offsets, offsets)
 
 
+@pytest.mark.parametrize("rounds", [(8, 8, 16), (), (1,), (3, 5)])
+@pytest.mark.parametrize("eps", [TRANSMITTANCE_EPS, 0.0])
+def test_rounds_find_the_same_live_samples_and_skip_what_follows_termination(rounds, eps):
+    rng = np.random.default_rng(5)
+    sigmas, offsets = _rays(rng)
+    calls = []
+
+    def density(samples):
+        calls.append(samples.copy())
+        return sigmas[samples]
+
+    dt = 0.05
+    found = live_samples_in_rounds(density, offsets, dt, eps, rounds)
+    index, live_offsets = live_samples(sigmas, dt, offsets, eps)
+    np.testing.assert_array_equal(found.index, index)
+    np.testing.assert_array_equal(found.live_offsets, live_offsets)
+    np.testing.assert_array_equal(found.evaluated, np.concatenate(calls))
+    np.testing.assert_array_equal(found.evaluated_sigmas, sigmas[found.evaluated])
+    np.testing.assert_array_equal(found.evaluated[found.live_rows], index)
+    assert len(calls) <= len(rounds) + 1
+    assert np.unique(found.evaluated).size == found.evaluated.size  # no sample twice
+    # every ray's evaluated samples are a prefix that ends with the round in which it terminated
+    ray_of = np.repeat(np.arange(40), np.diff(offsets))
+    evaluated_per_ray = np.bincount(ray_of[found.evaluated], minlength=40)
+    live_per_ray, marched_per_ray = np.diff(live_offsets), np.diff(offsets)
+    boundaries = np.cumsum(rounds)
+    for r in range(40):
+        got = np.sort(found.evaluated[ray_of[found.evaluated] == r])
+        np.testing.assert_array_equal(got, offsets[r] + np.arange(evaluated_per_ray[r]))
+        after = boundaries[boundaries >= live_per_ray[r]]
+        terminated = live_per_ray[r] < marched_per_ray[r]
+        bound = min(after[0], marched_per_ray[r]) if terminated and after.size else marched_per_ray[r]
+        assert live_per_ray[r] <= evaluated_per_ray[r] <= bound, r
+    if eps > 0 and rounds:
+        assert found.evaluated.size < sigmas.size  # the tail of terminated rays was skipped
+    if eps == 0:
+        assert found.evaluated.size == sigmas.size
+
+
 @pytest.mark.parametrize("supersample", [1, 2])
 def test_a_training_step_on_live_samples_has_the_gradients_of_the_whole_batch(tiny_checkpoint, tiny_scenes,
                                                                               supersample):
@@ -80,7 +121,7 @@ def test_a_training_step_on_live_samples_has_the_gradients_of_the_whole_batch(ti
 
     batch = out.marched
     whole = model.forward(batch.positions, sh_encode(batch.directions), batch.ray_ids)
-    np.testing.assert_allclose(whole.sigmas, out.marched_sigmas, rtol=1e-6)
+    np.testing.assert_allclose(whole.sigmas[out.evaluated], out.evaluated_sigmas, rtol=1e-6)
     colors, _ = composite(whole.sigmas, whole.rgbs, dt, batch.ray_offsets, out.ray_backgrounds, TRANSMITTANCE_EPS)
     np.testing.assert_allclose(colors, out.ray_colors, rtol=1e-5, atol=1e-6)
     gs, gr = composite_backward(whole.sigmas, whole.rgbs, dt, batch.ray_offsets, colors, out.grad_ray_colors,

@@ -18,8 +18,8 @@ SCRIPT = textwrap.dedent(
 
     from hero_lite.nerf.config import HashGridConfig
     from hero_lite.nerf.hashgrid import HashGridLayout, corner_indices, encode, encode_backward, encode_reference
-    from hero_lite.nerf.render import (composite, composite_backward, live_samples, march_rays, ray_aabb,
-                                       render_weights_from_density)
+    from hero_lite.nerf.render import (composite, composite_backward, live_samples, live_samples_in_rounds, march_rays,
+                                       ray_aabb, render_weights_from_density)
     from hero_lite.nerf.sh import sh_encode
 
     rng = np.random.default_rng(0)
@@ -67,6 +67,8 @@ SCRIPT = textwrap.dedent(
     dense[4] = 1e4
     index, live_offsets = live_samples(dense, 0.05, offsets, 1e-4)
     assert np.diff(live_offsets).tolist() == [3, 0, 2] and index.tolist() == [0, 1, 2, 3, 4]
+    found = live_samples_in_rounds(lambda samples: dense[samples], offsets, 0.05, 1e-4, rounds=(1,))
+    assert found.index.tolist() == index.tolist() and found.evaluated[found.live_rows].tolist() == index.tolist()
     np.testing.assert_array_equal(composite(dense[index], rgb[index], 0.05, live_offsets, bg, 1e-4)[0],
                                   composite(dense, rgb, 0.05, offsets, bg, 1e-4)[0])
 

@@ -200,7 +200,8 @@ class TrainConfig:
     With s = 2, 120 s, 3 seeds, one ray for the first quarter beat 2x2 rays from the start on every
     bundled scene: lattice 25.02 against 23.44 dB, wires 32.23 against 32.05, primitives 32.76 against 32.24
     (docs/results.md, "Thin structures and the occupancy grid"; measured before training ran the
-    network on live samples only, which now gives 26.17 / 32.79 / 33.97 dB with the quarter).
+    network on live samples only and computed densities in rounds, which now gives 26.36 / 32.88 /
+    34.36 dB with the quarter).
     """
 
     lr: float = 1e-2

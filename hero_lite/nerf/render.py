@@ -251,21 +251,6 @@ def _composite_kernel(sigmas, rgbs, dt, ray_offsets, backgrounds, colors, t_fina
         t_final[r] = trans
 
 
-@njit(cache=True, parallel=True)
-def _live_counts_kernel(sigmas, dt, ray_offsets, eps, counts):
-    # the transmittance recurrence of _composite_kernel, float for float, so both stop at one sample
-    for r in prange(ray_offsets.shape[0] - 1):
-        trans = np.float32(1.0)
-        count = 0
-        for i in range(ray_offsets[r], ray_offsets[r + 1]):
-            if trans < eps:
-                break
-            alpha = np.float32(1.0) - np.exp(-sigmas[i] * dt)
-            trans *= np.float32(1.0) - alpha
-            count += 1
-        counts[r] = count
-
-
 def live_samples(sigmas: np.ndarray, dt: float, ray_offsets: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
     """The samples `composite(..., eps)` uses: each ray's samples before its transmittance falls below eps.
 
@@ -284,14 +269,9 @@ def live_samples(sigmas: np.ndarray, dt: float, ray_offsets: np.ndarray, eps: fl
     index : (n_live,) int64, the live samples in packed order (a prefix of every ray).
     live_offsets : (n_rays + 1,) int64, the rays' offsets into the live samples.
     """
-    n_rays = ray_offsets.shape[0] - 1
-    counts = np.empty(n_rays, dtype=np.int64)
-    _live_counts_kernel(np.ascontiguousarray(sigmas, dtype=np.float32), np.float32(dt), ray_offsets, np.float32(eps),
-                        counts)
-    live_offsets = np.zeros(n_rays + 1, dtype=np.int64)
-    np.cumsum(counts, out=live_offsets[1:])
-    index = np.arange(live_offsets[-1], dtype=np.int64) + np.repeat(ray_offsets[:-1] - live_offsets[:-1], counts)
-    return index, live_offsets
+    sigmas = np.ascontiguousarray(sigmas, dtype=np.float32)
+    found = live_samples_in_rounds(lambda samples: sigmas[samples], ray_offsets, dt, eps, rounds=())
+    return found.index, found.live_offsets
 
 
 # Samples per ray of each density round of `live_samples_in_rounds`, then the rest of every open ray.
@@ -302,7 +282,8 @@ DENSITY_ROUNDS = (8, 8, 16)
 
 @njit(cache=True, parallel=True)
 def _live_round_kernel(sigmas, round_offsets, ray_index, dt, eps, trans, counts, open_rays):
-    # _live_counts_kernel's recurrence continued from each ray's transmittance of the last round
+    # the transmittance recurrence of _composite_kernel, float for float (so both stop at one
+    # sample), continued from each ray's transmittance after the last round
     for k in prange(ray_index.shape[0]):
         r = ray_index[k]
         t_r = trans[r]

@@ -194,6 +194,7 @@ class BatchForward:
     marched : RayBatch of every marched sample.
     evaluated : (n_evaluated,) int64 the marched samples whose density was computed (the live ones
         and those of the density round in which their ray terminated; `live_samples_in_rounds`);
+        evaluated_positions : (n_evaluated, 3) float32 their unit-cube positions, and
         evaluated_sigmas : (n_evaluated,) float32 their densities, 1/world unit.
     live : RayBatch of the samples before each ray's early termination (same rays and pixels).
     fwd : ForwardPass of the live samples.
@@ -204,6 +205,7 @@ class BatchForward:
 
     marched: RayBatch
     evaluated: np.ndarray
+    evaluated_positions: np.ndarray
     evaluated_sigmas: np.ndarray
     live: RayBatch
     fwd: ForwardPass
@@ -289,15 +291,17 @@ class Trainer:
                                  supersample)
         k = batch.rays_per_pixel
         width = model.config.encoding_width
-        # hash features of the evaluated samples, in evaluation order
+        # positions and hash features of the evaluated samples, in evaluation order
+        evaluated_positions = ws.get("evaluated_positions", batch.n_samples, 3)
         evaluated_features = ws.get("evaluated_features", batch.n_samples, width)
         n_evaluated = 0
 
         def density_of(samples):
             nonlocal n_evaluated
-            rows = evaluated_features[n_evaluated:n_evaluated + samples.shape[0]]
-            n_evaluated += samples.shape[0]
-            return model.density(batch.positions[samples], self.hooks, features_out=rows)
+            rows = slice(n_evaluated, n_evaluated + samples.shape[0])
+            n_evaluated = rows.stop
+            positions = np.take(batch.positions, samples, axis=0, out=evaluated_positions[rows])
+            return model.density(positions, self.hooks, features_out=evaluated_features[rows])
 
         found = live_samples_in_rounds(density_of, batch.ray_offsets, model.config.step_size, TRANSMITTANCE_EPS)
         index = found.index
@@ -318,8 +322,8 @@ class Trainer:
         alpha = batch.target_rgba[:, 3:4]
         target = batch.target_rgba[:, :3] * alpha + bg * (1.0 - alpha)
         loss, pixel_colors, grad_rays = pixel_loss_and_grad(ray_colors, target, k, cfg.loss, cfg.huber_delta)
-        return BatchForward(marched=batch, evaluated=found.evaluated, evaluated_sigmas=found.evaluated_sigmas,
-                            live=live, fwd=fwd,
+        return BatchForward(marched=batch, evaluated=found.evaluated, evaluated_positions=evaluated_positions[:n_evaluated],
+                            evaluated_sigmas=found.evaluated_sigmas, live=live, fwd=fwd,
                             ray_backgrounds=ray_bg, ray_colors=ray_colors,
                             pixel_colors=pixel_colors, target=target, loss=loss, grad_ray_colors=grad_rays)
 
@@ -341,7 +345,7 @@ class Trainer:
         grad_sigmas, grad_rgbs = composite_backward(fwd.sigmas, fwd.rgbs, model.config.step_size, out.live.ray_offsets,
                                                     out.ray_colors, out.grad_ray_colors, TRANSMITTANCE_EPS)
         if self.update_occupancy and cfg.occupancy_splat:
-            model.occupancy.splat(out.marched.positions[out.evaluated], out.evaluated_sigmas, model.config.step_size)
+            model.occupancy.splat(out.evaluated_positions, out.evaluated_sigmas, model.config.step_size)
         model.backward(fwd, grad_sigmas, grad_rgbs, self.grads, self.hooks)
         lr = learning_rate(cfg, progress)
         self.optimizer.step(self.grads, lr)
